@@ -1,0 +1,219 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Services raise the `Problem` subclasses below (they know nothing of HTTP beyond a status
+number); one set of handlers turns them, request-validation errors, unknown routes and
+anything unexpected into `application/problem+json`. Unexpected errors are masked: the
+client sees a request id to quote, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://chairfill.dev/problems/"
+
+log = structlog.get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    request_id: str | None = None
+
+
+class Problem(Exception):
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError | dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = [e if isinstance(e, FieldError) else FieldError(**e) for e in errors or []]
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+        }
+        if self.errors:
+            body["errors"] = [e.model_dump() for e in self.errors]
+        if request_id:
+            body["request_id"] = request_id
+        body.update(self.extra)
+        return body
+
+
+class ValidationProblem(Problem):
+    status = 422
+    slug = "validation-error"
+    title = "The request is not valid"
+
+
+class Unauthorized(Problem):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="chairfill"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(Problem):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class MissingScope(Forbidden):
+    slug = "insufficient-scope"
+    title = "The token lacks a required scope"
+
+    def __init__(self, scopes: Sequence[str]) -> None:
+        needed = " or ".join(scopes)
+        super().__init__(
+            f"This operation needs the scope {needed}.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
+            extra={"required_scopes": list(scopes)},
+        )
+
+
+class NotFound(Problem):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(Problem):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    slug = "idempotency-key-in-flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyKeyReused(Problem):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "This Idempotency-Key was used with a different request"
+
+
+class IdempotencyKeyRequired(Problem):
+    status = 400
+    slug = "idempotency-key-required"
+    title = "This operation requires an Idempotency-Key header"
+
+
+class RateLimited(Problem):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    # ("body", "address", "city") -> "address.city"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) if parts else "body"
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body = problem.body(request_id)
+    body.setdefault("instance", request.url.path)
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+def validation_problem(exc: RequestValidationError) -> ValidationProblem:
+    errors = []
+    for err in exc.errors():
+        message = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            message = "The body is not valid JSON"
+        errors.append(FieldError(field=_field_path(err.get("loc", ())), message=message))
+    fields = ", ".join(sorted({e.field for e in errors}))
+    return ValidationProblem(f"Check these fields: {fields}.", errors=errors)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(request, validation_problem(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+        problem = Problem(str(exc.detail) if exc.detail and exc.detail != phrase else None)
+        problem.status = exc.status_code
+        problem.slug = phrase.lower().replace(" ", "-")
+        problem.title = phrase
+        problem.headers = dict(exc.headers or {})
+        if exc.status_code == 404 and not exc.detail or exc.detail == "Not Found":
+            problem.detail = f"There is no resource at {request.url.path}."
+        return problem_response(request, problem)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        problem = Problem("Something went wrong on our side. Quote the request id when reporting it.")
+        problem.status = 500
+        problem.slug = "internal-error"
+        problem.title = "Internal server error"
+        return problem_response(request, problem)
+
+
+# Documented once in OpenAPI and reused on every route.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        "description": HTTPStatus(status).phrase,
+    }
+    for status in (400, 401, 403, 404, 409, 422, 429)
+}

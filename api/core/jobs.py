@@ -1,0 +1,128 @@
+"""The jobs facade: the only module that knows jobs travel through arq and Redis.
+
+`enqueue()` writes a `jobs` row in the caller's transaction and pushes the job id to
+Redis only after that transaction commits. A worker loads the row by id, locks it,
+skips it if already done, runs the task and marks it done in the same transaction as
+the task's own writes. The reconciler re-enqueues due rows that Redis lost (flushed,
+or a worker killed mid-job), so nothing recorded is lost and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.clock import utcnow
+from api.core.db import after_commit
+from api.core.ids import new_id
+from api.core.infra_models import Job
+
+QUEUES = ("sends", "webhooks", "sync", "default")
+
+# The one registry of task names and the queue each runs on. Workers map the same
+# names to functions (workers/tasks); the API only ever names them.
+TASKS: dict[str, str] = {
+    "maintenance.purge_expired": "default",
+}
+
+
+def queue_name(queue: str) -> str:
+    return f"chairfill:queue:{queue}"
+
+
+class JobQueue:
+    def __init__(self, pool: ArqRedis) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, redis_url: str) -> JobQueue:
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+
+    async def push(self, job: Job) -> None:
+        await self.pool.enqueue_job(
+            job.task,
+            job.id,
+            _job_id=job.id,
+            _queue_name=queue_name(job.queue),
+            _defer_until=job.run_at if job.run_at > utcnow() else None,
+        )
+
+    async def is_known(self, job_id: str) -> bool:
+        """Does Redis still hold this job (queued, deferred or running)?"""
+        keys = (f"arq:job:{job_id}", f"arq:in-progress:{job_id}", f"arq:retry:{job_id}")
+        return bool(await self.pool.exists(*keys))
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+
+
+_queue: JobQueue | None = None
+
+
+def use_queue(queue: JobQueue | None) -> None:
+    """Set the queue the facade pushes to (app and worker start-up)."""
+    global _queue
+    _queue = queue
+
+
+async def enqueue(
+    session: AsyncSession,
+    task: str,
+    *,
+    tenant_id: str | None,
+    args: dict[str, Any] | None = None,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Job:
+    """Record a job in this transaction; push it to Redis once the transaction commits."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; add it to api.core.jobs.TASKS")
+    job = Job(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        task=task,
+        queue=TASKS[task],
+        args=args or {},
+        status="pending",
+        run_at=run_at or utcnow(),
+        attempts=0,
+        dedupe_key=dedupe_key,
+    )
+    session.add(job)
+    await session.flush()
+
+    async def _push() -> None:
+        # If Redis is down now, the row stays pending and the reconciler pushes it later.
+        if _queue is not None:
+            try:
+                await _queue.push(job)
+            except Exception:  # noqa: BLE001 - Postgres holds the truth; see reconcile()
+                return
+
+    after_commit(session, _push)
+    return job
+
+
+async def due_pending_jobs(session: AsyncSession, now: datetime, limit: int = 1000) -> list[Job]:
+    stmt = (
+        select(Job)
+        .where(Job.status == "pending", Job.run_at <= now)
+        .order_by(Job.run_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def reconcile(session: AsyncSession, queue: JobQueue, now: datetime | None = None) -> int:
+    """Re-push every due, pending job that Redis no longer knows. Returns how many."""
+    pushed = 0
+    for job in await due_pending_jobs(session, now or utcnow()):
+        if not await queue.is_known(job.id):
+            await queue.push(job)
+            pushed += 1
+    return pushed

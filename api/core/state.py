@@ -1,0 +1,46 @@
+"""What the running app holds: settings, database session makers, Redis, the job queue
+and the rate limiter. Built at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.core import jobs
+from api.core.db import get_engine, session_maker
+from api.core.ratelimit import RateLimiter
+from api.core.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    rate_limiter: RateLimiter
+    queue: jobs.JobQueue
+
+    @classmethod
+    async def start(cls, settings: Settings) -> AppState:
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError(
+                "DATABASE_URL and REDIS_URL are not set: start with `chairfill up` (embedded "
+                "PostgreSQL and Redis) or set them."
+            )
+        redis = Redis.from_url(settings.redis_url)
+        queue = await jobs.JobQueue.connect(settings.redis_url)
+        return cls(
+            settings=settings,
+            sessions=session_maker(settings.database_url),
+            redis=redis,
+            rate_limiter=RateLimiter(settings.redis_url),
+            queue=queue,
+        )
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.redis.aclose()
+        if self.settings.database_url:
+            await get_engine(self.settings.database_url).dispose()

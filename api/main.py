@@ -1,0 +1,87 @@
+"""create_app(): REST routers, /graphql, OAuth endpoints, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.core import jobs
+from api.core.errors import ProblemDetails, install_problem_handlers
+from api.core.logging import configure_logging
+from api.core.middleware import RequestContextMiddleware
+from api.core.ops import router as ops_router
+from api.core.routing import operation_id
+from api.core.settings import Settings, get_settings
+from api.core.state import AppState
+from api.tenancy.router import locations_router
+from api.tenancy.router import router as identity_router
+
+DESCRIPTION = """
+Chairfill turns a dental practice's own chart data into patient segments and audiences,
+runs campaigns and win-back cadences, and lets booking widgets book into the PMS calendar
+without double-booking.
+
+* **Auth**: OAuth2 (`/oauth/token`, client credentials or authorization code + PKCE).
+  Scopes mirror the Dentrix rights "Review/Manage Communications setup".
+* **Errors**: RFC 9457 `application/problem+json`, validation errors name the field.
+* **Lists**: cursor-paginated (`limit`, `cursor` → `data`, `next_cursor`).
+* **Retries**: creating POSTs accept `Idempotency-Key` (stored 24 h).
+* **Rate limits**: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`.
+* **GraphQL**: the same capabilities at `/graphql`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await AppState.start(settings)
+        app.state.chairfill = state
+        jobs.use_queue(state.queue)
+        try:
+            yield
+        finally:
+            jobs.use_queue(None)
+            await state.close()
+
+    app = FastAPI(
+        title="Chairfill API",
+        version="1.0.0",
+        summary="Segments, campaigns, cadences and online booking over your practice's PMS data",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(ops_router)
+    app.include_router(identity_router)
+    app.include_router(locations_router)
+    _document_problem_schema(app)
+    return app
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"))
+        for name, sub in ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas["ProblemDetails"].pop("$defs", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
