@@ -55,7 +55,11 @@ def start_test_servers() -> TestServers:
         redis_url = redis_url or embedded.redis_url
     else:
         # One Redis database number per worker (0 is left to development).
-        redis_url = urlsplit(redis_url)._replace(path=f"/{1 + index}").geturl()
-    database_url = _recreate_database(admin_url, f"chairfill_test_{index}")
+        # The URL's database number (default 1) plus the worker index.
+        parts = urlsplit(redis_url)
+        base = int(parts.path.strip("/") or 1)
+        redis_url = parts._replace(path=f"/{base + index}").geturl()
+    # CHAIRFILL_TEST_DB lets two test runs share one server without meeting.
+    database_url = _recreate_database(admin_url, f"{os.environ.get('CHAIRFILL_TEST_DB', 'chairfill_test')}_{index}")
     upgrade(database_url)
     return TestServers(database_url=database_url, redis_url=redis_url, admin_database_url=admin_url, embedded=embedded)
