@@ -44,7 +44,9 @@ def make_settings(servers: TestServers, **overrides: Any) -> Settings:
         "redis_url": servers.redis_url,
         "log_json": True,
         "log_level": "WARNING",
-        "rate_limits": RateLimitSettings(client_per_minute=100_000, publishable_key_per_minute=100_000),
+        "rate_limits": RateLimitSettings(
+            client_per_minute=100_000, publishable_key_per_minute=100_000
+        ),
         "idempotency": IdempotencySettings(),
     }
     values.update(overrides)
@@ -109,7 +111,9 @@ def make_tenant(sessions: async_sessionmaker[AsyncSession]) -> Callable[..., Awa
 
 @pytest.fixture
 def make_location(sessions: async_sessionmaker[AsyncSession]) -> Callable[..., Awaitable[Location]]:
-    async def _make(tenant_id: str, name: str = "Main Street", timezone: str = "America/Chicago", **kw: Any) -> Location:
+    async def _make(
+        tenant_id: str, name: str = "Main Street", timezone: str = "America/Chicago", **kw: Any
+    ) -> Location:
         async with unit_of_work(sessions) as session:
             return await tenancy_service.create_location(
                 session, tenant_id, LocationCreate(name=name, timezone=timezone, **kw)
@@ -124,7 +128,9 @@ def make_token(
 ) -> Callable[..., Awaitable[str]]:
     """A client-credentials access token for `tenant_id` with `scopes` (default: all)."""
 
-    async def _make(tenant_id: str, scopes: list[str] | None = None, location_ids: list[str] | None = None) -> str:
+    async def _make(
+        tenant_id: str, scopes: list[str] | None = None, location_ids: list[str] | None = None
+    ) -> str:
         async with unit_of_work(sessions) as session:
             created = await oauth_service.create_client(
                 session,
@@ -153,7 +159,9 @@ class Practice:
 
 
 @pytest.fixture
-async def practice(request: pytest.FixtureRequest, make_tenant, make_location, make_token) -> Practice:
+async def practice(
+    request: pytest.FixtureRequest, make_tenant, make_location, make_token
+) -> Practice:
     """Scopes come from `@pytest.mark.scopes(...)` (default: every scope)."""
     marker = request.node.get_closest_marker("scopes")
     scopes = list(marker.args) if marker else None

@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlowClientCredentials, OAuthFlows
+from fastapi.openapi.models import (
+    OAuthFlowAuthorizationCode,
+    OAuthFlowClientCredentials,
+    OAuthFlows,
+)
 from fastapi.security import OAuth2, SecurityScopes
 
 from api.auth import service
@@ -71,7 +75,9 @@ async def resolve_principal(request: Request, authorization: str | None = None) 
             bucket = f"pk:{principal.client_id}:{client_address(request)}"
             await state.rate_limiter.hit(request, bucket, limits.publishable_key_per_minute)
         else:
-            await state.rate_limiter.hit(request, f"client:{principal.id}", limits.client_per_minute)
+            await state.rate_limiter.hit(
+                request, f"client:{principal.id}", limits.client_per_minute
+            )
     return principal
 
 
@@ -79,7 +85,9 @@ def check_origin(principal: Principal, origin: str | None) -> None:
     """A browser always sends Origin with a cross-origin call; a page that is not on the
     key's list is refused (calls without Origin come from servers, where the key is no
     secret anyway)."""
-    if origin is not None and origin.rstrip("/") not in {o.rstrip("/") for o in principal.allowed_origins}:
+    if origin is not None and origin.rstrip("/") not in {
+        o.rstrip("/") for o in principal.allowed_origins
+    }:
         raise Forbidden(f"This publishable key may not be used from {origin}.")
 
 
@@ -88,7 +96,10 @@ async def authenticate(
     token: Annotated[str | None, Depends(oauth2_scheme)] = None,
     publishable_key: Annotated[
         str | None,
-        Query(description="A booking widget's publishable key, where it cannot send headers.", include_in_schema=False),
+        Query(
+            description="A booking widget's publishable key, where it cannot send headers.",
+            include_in_schema=False,
+        ),
     ] = None,
 ) -> Principal:
     # The OAuth2 scheme is declared for the docs; the header is parsed in resolve_principal.

@@ -20,7 +20,12 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 APP_ROLE = "chairfill_app"
@@ -51,8 +56,8 @@ def sync_url(url: str) -> str:
     return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-@lru_cache(maxsize=8)
-def get_engine(database_url: str) -> AsyncEngine:
+def new_engine(database_url: str) -> AsyncEngine:
+    """An engine of its own (each app instance owns one and disposes it at shutdown)."""
     return create_async_engine(
         async_url(database_url),
         pool_size=10,
@@ -60,6 +65,12 @@ def get_engine(database_url: str) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "chairfill"}},
     )
+
+
+@lru_cache(maxsize=8)
+def get_engine(database_url: str) -> AsyncEngine:
+    """A shared engine per URL for one-loop programs (CLI commands, tests, workers)."""
+    return new_engine(database_url)
 
 
 @lru_cache(maxsize=8)

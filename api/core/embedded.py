@@ -24,14 +24,18 @@ class EmbeddedServers:
     _pg: Any = field(default=None, repr=False)
     _redis: Any = field(default=None, repr=False)
 
-    def start(self, database: str = "chairfill", *, postgres: bool = True, redis: bool = True) -> EmbeddedServers:
+    def start(
+        self, database: str = "chairfill", *, postgres: bool = True, redis: bool = True
+    ) -> EmbeddedServers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if postgres:
             import pgserver
 
             pg_dir = self.data_dir / "postgres"
             # cleanup_mode=None keeps the server and its data for the next run.
-            self._pg = pgserver.get_server(str(pg_dir.resolve()), cleanup_mode="stop")
+            self._pg = pgserver.get_server(  # type: ignore[attr-defined]
+                str(pg_dir.resolve()), cleanup_mode="stop"
+            )
             exists = self._pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
             if "(1 row)" not in exists:
                 self._pg.psql(f'CREATE DATABASE "{database}";')

@@ -152,9 +152,41 @@ class ServiceUnavailable(Problem):
     title = "Service unavailable"
 
 
-def _field_path(loc: Sequence[Any]) -> str:
+class InternalError(Problem):
+    status = 500
+    slug = "internal-error"
+    title = "Internal server error"
+
+
+class HTTPStatusProblem(Problem):
+    """A bare HTTP status from the framework (unknown route, wrong method) or a library."""
+
+    def __init__(self, status: int, detail: str | None, path: str, method: str, **kw: Any) -> None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        self.status = status
+        self.title = phrase
+        self.slug = phrase.lower().replace(" ", "-")
+        # Starlette fills a missing detail with the status phrase: that says nothing new.
+        specific = detail if detail and detail != phrase else None
+        if specific is None and status == 404:
+            specific = f"There is no resource at {path}."
+        elif specific is None and status == 405:
+            allowed = (kw.get("headers") or {}).get("Allow")
+            specific = f"{method} is not allowed on {path}." + (
+                f" Allowed: {allowed}." if allowed else ""
+            )
+        super().__init__(specific, **kw)
+
+
+def _field_path(err: dict[str, Any]) -> str:
     # ("body", "address", "city") -> "address.city"; ("query", "limit") -> "limit"
-    parts = [str(p) for p in loc]
+    if err.get("type") == "json_invalid":
+        # The location is a character offset into the body; the field is the body itself.
+        return "body"
+    parts = [str(p) for p in err.get("loc", ())]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:] or parts
     return ".".join(parts) if parts else "body"
@@ -164,7 +196,15 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     body = problem.body(request_id)
     body.setdefault("instance", request.url.path)
-    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+def internal_error() -> InternalError:
+    return InternalError(
+        "Something went wrong on our side. Quote the request id when reporting it."
+    )
 
 
 def validation_problem(exc: RequestValidationError) -> ValidationProblem:
@@ -173,7 +213,7 @@ def validation_problem(exc: RequestValidationError) -> ValidationProblem:
         message = err.get("msg", "invalid")
         if err.get("type") == "json_invalid":
             message = "The body is not valid JSON"
-        errors.append(FieldError(field=_field_path(err.get("loc", ())), message=message))
+        errors.append(FieldError(field=_field_path(err), message=message))
     fields = ", ".join(sorted({e.field for e in errors}))
     return ValidationProblem(f"Check these fields: {fields}.", errors=errors)
 
@@ -189,24 +229,21 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
-        problem = Problem(str(exc.detail) if exc.detail and exc.detail != phrase else None)
-        problem.status = exc.status_code
-        problem.slug = phrase.lower().replace(" ", "-")
-        problem.title = phrase
-        problem.headers = dict(exc.headers or {})
-        if exc.status_code == 404 and not exc.detail or exc.detail == "Not Found":
-            problem.detail = f"There is no resource at {request.url.path}."
+        problem = HTTPStatusProblem(
+            exc.status_code,
+            exc.detail,
+            request.url.path,
+            request.method,
+            headers=dict(exc.headers or {}),
+        )
         return problem_response(request, problem)
 
+    # The request middleware masks unexpected errors first (so the 500 carries the request
+    # id header); this handler is the last resort for anything raised outside it.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
-        problem = Problem("Something went wrong on our side. Quote the request id when reporting it.")
-        problem.status = 500
-        problem.slug = "internal-error"
-        problem.title = "Internal server error"
-        return problem_response(request, problem)
+        return problem_response(request, internal_error())
 
 
 # Documented once in OpenAPI and reused on every route.

@@ -43,7 +43,12 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_due", "run_at", postgresql_where="status = 'pending'"),
-        Index("ix_jobs_dedupe_key", "dedupe_key", unique=True, postgresql_where="dedupe_key IS NOT NULL"),
+        Index(
+            "ix_jobs_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            postgresql_where="dedupe_key IS NOT NULL",
+        ),
     )
 
     id: Mapped[str] = id_column()

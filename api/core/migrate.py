@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
+from alembic import command
+
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# A checkout has alembic/ beside api/; an installed package (the Docker image) finds
+# alembic.ini and alembic/ in the working directory instead.
+ROOT = _SOURCE_ROOT if (_SOURCE_ROOT / "alembic.ini").exists() else Path.cwd()
 
 
 def alembic_config(database_url: str) -> Config:

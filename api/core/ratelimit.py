@@ -2,7 +2,10 @@
 
 Every limited response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (seconds until the window frees up); a request over the limit answers
-429 with `Retry-After`."""
+429 with `Retry-After`.
+
+When Redis does not answer, requests pass unlimited (and without the headers): a
+limiter outage must not take booking widgets and integrations down with it."""
 
 from __future__ import annotations
 
@@ -10,12 +13,16 @@ import math
 import time
 from dataclasses import dataclass
 
+import structlog
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from api.core.errors import RateLimited
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,22 @@ class RateLimiter:
         self._storage = RedisStorage(uri, implementation="redispy")
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
 
-    async def hit(self, request: Request, bucket: str, per_minute: int) -> RateLimitState:
+    async def hit(self, request: Request, bucket: str, per_minute: int) -> RateLimitState | None:
         item = RateLimitItemPerMinute(per_minute)
-        allowed = await self._limiter.hit(item, "chairfill", bucket)
-        stats = await self._limiter.get_window_stats(item, "chairfill", bucket)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        state = RateLimitState(limit=per_minute, remaining=max(0, stats.remaining), reset_seconds=reset)
+        try:
+            allowed = await self._limiter.hit(item, "chairfill", bucket)
+            stats = await self._limiter.get_window_stats(item, "chairfill", bucket)
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limiter_unavailable", error=type(exc).__name__)
+            return None
+        reset = math.ceil(stats.reset_time - time.time())
+        if reset <= 0:
+            # `limits` computes the reset modulo the window, so a window that has just
+            # started reads 0; it frees up a whole window from now.
+            reset = item.get_expiry()
+        state = RateLimitState(
+            limit=per_minute, remaining=max(0, stats.remaining), reset_seconds=reset
+        )
         request.state.rate_limit = state
         if not allowed:
             headers = state.headers() | {"Retry-After": str(max(1, reset))}

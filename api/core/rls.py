@@ -7,7 +7,6 @@ acting as the `chairfill_app` role (see api/core/db.py)."""
 from __future__ import annotations
 
 from alembic import op
-
 from api.core.db import APP_ROLE
 
 

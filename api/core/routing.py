@@ -8,8 +8,8 @@ rolled back on any error; jobs wait for the commit. Creating POSTs that depend o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.routing import APIRoute
@@ -48,7 +48,9 @@ _KEY_DESCRIPTION = (
 )
 
 
-async def _claim_key(request: Request, principal: Principal, key: str | None, required: bool) -> None:
+async def _claim_key(
+    request: Request, principal: Principal, key: str | None, required: bool
+) -> None:
     if key is None:
         if required:
             raise IdempotencyKeyRequired(
@@ -56,11 +58,13 @@ async def _claim_key(request: Request, principal: Principal, key: str | None, re
             )
         return
     idempotency.validate_key(key)
+    # The query is part of the request: the same key on another query is another request.
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     claim = idempotency.IdempotencyClaim(
         tenant_id=principal.tenant_id,
         principal_id=principal.id,
         key=key,
-        fingerprint=idempotency.fingerprint(request.method, request.url.path, await request.body()),
+        fingerprint=idempotency.fingerprint(request.method, target, await request.body()),
     )
     state = request.app.state.chairfill
     stored = await idempotency.claim(state.sessions, claim, state.settings.idempotency)
@@ -72,7 +76,9 @@ async def _claim_key(request: Request, principal: Principal, key: str | None, re
 async def _required_key(
     request: Request,
     principal: Annotated[Principal, Depends(authenticate)],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DESCRIPTION)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description=_KEY_DESCRIPTION)
+    ] = None,
 ) -> None:
     await _claim_key(request, principal, idempotency_key, required=True)
 
@@ -80,7 +86,9 @@ async def _required_key(
 async def _optional_key(
     request: Request,
     principal: Annotated[Principal, Depends(authenticate)],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DESCRIPTION)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description=_KEY_DESCRIPTION)
+    ] = None,
 ) -> None:
     await _claim_key(request, principal, idempotency_key, required=False)
 
@@ -90,13 +98,15 @@ IdempotentOptional = Depends(_optional_key)
 
 
 class UnitOfWorkRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def run_in_unit_of_work(request: Request) -> Response:
             try:
                 response = await handler(request)
             except _Replay as replay:
+                # Nothing of this request may be written; close a session SessionDep opened.
+                await _finish(request, None)
                 return replay.response
             except BaseException:
                 await _finish(request, None)

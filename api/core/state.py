@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.core import jobs
-from api.core.db import get_engine, session_maker
+from api.core.db import new_engine
 from api.core.ratelimit import RateLimiter
 from api.core.settings import Settings
 
@@ -21,6 +21,7 @@ class AppState:
     redis: Redis
     rate_limiter: RateLimiter
     queue: jobs.JobQueue
+    engine: AsyncEngine
 
     @classmethod
     async def start(cls, settings: Settings) -> AppState:
@@ -31,9 +32,11 @@ class AppState:
             )
         redis = Redis.from_url(settings.redis_url)
         queue = await jobs.JobQueue.connect(settings.redis_url)
+        engine = new_engine(settings.database_url)
         return cls(
             settings=settings,
-            sessions=session_maker(settings.database_url),
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
             redis=redis,
             rate_limiter=RateLimiter(settings.redis_url),
             queue=queue,
@@ -42,5 +45,4 @@ class AppState:
     async def close(self) -> None:
         await self.queue.close()
         await self.redis.aclose()
-        if self.settings.database_url:
-            await get_engine(self.settings.database_url).dispose()
+        await self.engine.dispose()

@@ -33,9 +33,7 @@ class Tenant(Base):
 
 class Location(Base):
     __tablename__ = "locations"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
-    )
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
 
     tenant_id: Mapped[str] = tenant_column()
     id: Mapped[str] = id_column()
@@ -78,10 +76,14 @@ class StaffRight(Base):
     __tablename__ = "staff_rights"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["tenant_id", "user_id"], ["staff_users.tenant_id", "staff_users.id"], ondelete="CASCADE"
+            ["tenant_id", "user_id"],
+            ["staff_users.tenant_id", "staff_users.id"],
+            ondelete="CASCADE",
         ),
         ForeignKeyConstraint(
-            ["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"], ondelete="CASCADE"
+            ["tenant_id", "location_id"],
+            ["locations.tenant_id", "locations.id"],
+            ondelete="CASCADE",
         ),
     )
 

@@ -31,12 +31,16 @@ async def locations_by_ids(session: AsyncSession, tenant_id: str, ids: list[str]
     return list((await session.execute(stmt)).scalars())
 
 
-async def all_locations(session: AsyncSession, tenant_id: str, visible: frozenset[str] | None) -> list[Location]:
+async def all_locations(
+    session: AsyncSession, tenant_id: str, visible: frozenset[str] | None
+) -> list[Location]:
     stmt = scoped(Location, tenant_id, visible).order_by(Location.id)
     return list((await session.execute(stmt)).scalars())
 
 
-async def staff_user_by_email(session: AsyncSession, tenant_id: str, email: str) -> StaffUser | None:
+async def staff_user_by_email(
+    session: AsyncSession, tenant_id: str, email: str
+) -> StaffUser | None:
     stmt = scoped(StaffUser, tenant_id).where(StaffUser.email == email.lower())
     return (await session.execute(stmt)).scalar_one_or_none()
 

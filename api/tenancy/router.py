@@ -21,12 +21,16 @@ async def get_me(principal: CurrentPrincipal, session: SessionDep) -> Me:
 
 @locations_router.get("/v1/locations", summary="List the locations this caller may see")
 async def list_locations(
-    principal: CurrentPrincipal, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[LocationOut]:
     items, cursor = await service.list_locations(session, principal, page)
     return Page(data=items, next_cursor=cursor)
 
 
 @locations_router.get("/v1/locations/{location_id}", summary="One location")
-async def get_location(location_id: str, principal: CurrentPrincipal, session: SessionDep) -> LocationOut:
+async def get_location(
+    location_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> LocationOut:
     return await service.get_location(session, principal, location_id)

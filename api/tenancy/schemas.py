@@ -20,7 +20,9 @@ class Address(BaseModel):
     city: str | None = None
     region: str | None = None
     postal_code: str | None = None
-    country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    country: str | None = Field(
+        default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2"
+    )
 
 
 class LocationOut(BaseModel):
@@ -28,7 +30,9 @@ class LocationOut(BaseModel):
 
     id: str
     name: str
-    timezone: str = Field(description="IANA time zone that gives the location's dates and hours meaning")
+    timezone: str = Field(
+        description="IANA time zone that gives the location's dates and hours meaning"
+    )
     sms_registration_complete: bool
     address: Address
     phone: str | None = None
@@ -47,7 +51,9 @@ class Me(BaseModel):
     user_id: str | None = None
     scopes: list[str]
     locations: list[LocationOut] = Field(description="The locations this token may touch")
-    all_locations: bool = Field(description="True when the token is not limited to a list of locations")
+    all_locations: bool = Field(
+        description="True when the token is not limited to a list of locations"
+    )
 
 
 class TenantCreate(BaseModel):

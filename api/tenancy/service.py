@@ -34,7 +34,9 @@ def location_out(location: Location) -> LocationOut:
 
 
 async def create_tenant(session: AsyncSession, data: TenantCreate) -> Tenant:
-    tenant = Tenant(id=new_id("tenant"), name=data.name, kind=data.kind, stale_data_threshold_minutes=24 * 60)
+    tenant = Tenant(
+        id=new_id("tenant"), name=data.name, kind=data.kind, stale_data_threshold_minutes=24 * 60
+    )
     session.add(tenant)
     await session.flush()
     return tenant
@@ -74,7 +76,10 @@ async def create_staff_user(
     """`rights` maps a location id to the rights the user holds there."""
     unknown = sorted({r for rs in rights.values() for r in rs} - set(ALL_SCOPES))
     if unknown:
-        raise ValidationProblem(f"Unknown rights: {', '.join(unknown)}", errors=[{"field": "rights", "message": "unknown right"}])
+        raise ValidationProblem(
+            f"Unknown rights: {', '.join(unknown)}",
+            errors=[{"field": "rights", "message": "unknown right"}],
+        )
     known = {loc.id for loc in await repository.locations_by_ids(session, tenant_id, list(rights))}
     missing = sorted(set(rights) - known)
     if missing:
@@ -91,7 +96,11 @@ async def create_staff_user(
     await session.flush()
     for location_id, location_rights in rights.items():
         for right in sorted(set(location_rights)):
-            session.add(StaffRight(tenant_id=tenant_id, user_id=user.id, location_id=location_id, right=right))
+            session.add(
+                StaffRight(
+                    tenant_id=tenant_id, user_id=user.id, location_id=location_id, right=right
+                )
+            )
     await session.flush()
     return user
 
@@ -102,7 +111,7 @@ async def describe_principal(session: AsyncSession, principal: Principal) -> Me:
         raise NotFound("The tenant of this token no longer exists.")
     locations = await repository.all_locations(session, principal.tenant_id, principal.location_ids)
     return Me(
-        tenant=TenantOut(id=tenant.id, name=tenant.name, kind=tenant.kind),  # type: ignore[arg-type]
+        tenant=TenantOut(id=tenant.id, name=tenant.name, kind=tenant.kind),
         principal_type=principal.kind,
         client_id=principal.client_id,
         user_id=principal.user_id,
@@ -112,8 +121,12 @@ async def describe_principal(session: AsyncSession, principal: Principal) -> Me:
     )
 
 
-async def get_location(session: AsyncSession, principal: Principal, location_id: str) -> LocationOut:
-    location = await repository.get_location(session, principal.tenant_id, location_id, principal.location_ids)
+async def get_location(
+    session: AsyncSession, principal: Principal, location_id: str
+) -> LocationOut:
+    location = await repository.get_location(
+        session, principal.tenant_id, location_id, principal.location_ids
+    )
     if location is None:
         raise NotFound(f"There is no location {location_id}.")
     return location_out(location)
@@ -122,7 +135,9 @@ async def get_location(session: AsyncSession, principal: Principal, location_id:
 async def list_locations(
     session: AsyncSession, principal: Principal, page: PageParams
 ) -> tuple[list[LocationOut], str | None]:
-    rows = await repository.list_locations(session, principal.tenant_id, principal.location_ids, page)
+    rows = await repository.list_locations(
+        session, principal.tenant_id, principal.location_ids, page
+    )
     items, cursor = page_of(rows, ["id"], page)
     return [location_out(loc) for loc in items], cursor
 
@@ -131,4 +146,4 @@ async def get_tenant_out(session: AsyncSession, tenant_id: str) -> TenantOut:
     tenant = await repository.get_tenant(session, tenant_id)
     if tenant is None:
         raise NotFound(f"There is no tenant {tenant_id}.")
-    return TenantOut(id=tenant.id, name=tenant.name, kind=tenant.kind)  # type: ignore[arg-type]
+    return TenantOut(id=tenant.id, name=tenant.name, kind=tenant.kind)

@@ -60,6 +60,13 @@ def start_test_servers() -> TestServers:
         base = int(parts.path.strip("/") or 1)
         redis_url = parts._replace(path=f"/{base + index}").geturl()
     # CHAIRFILL_TEST_DB lets two test runs share one server without meeting.
-    database_url = _recreate_database(admin_url, f"{os.environ.get('CHAIRFILL_TEST_DB', 'chairfill_test')}_{index}")
+    database_url = _recreate_database(
+        admin_url, f"{os.environ.get('CHAIRFILL_TEST_DB', 'chairfill_test')}_{index}"
+    )
     upgrade(database_url)
-    return TestServers(database_url=database_url, redis_url=redis_url, admin_database_url=admin_url, embedded=embedded)
+    return TestServers(
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_database_url=admin_url,
+        embedded=embedded,
+    )

@@ -7,7 +7,11 @@ async def test_me_describes_the_token(client, practice):
     response = await client.get("/v1/me", headers=practice.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["tenant"] == {"id": practice.tenant.id, "name": "Bright Smiles Dental", "kind": "practice"}
+    assert body["tenant"] == {
+        "id": practice.tenant.id,
+        "name": "Bright Smiles Dental",
+        "kind": "practice",
+    }
     assert body["principal_type"] == "client"
     assert "communications:review" in body["scopes"]
     assert {loc["id"] for loc in body["locations"]} == {loc.id for loc in practice.locations}

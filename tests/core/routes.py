@@ -1,0 +1,67 @@
+"""Test-only routes, mounted on a separate app instance: a creating POST that writes
+through the request's session, a scope-protected read, a crash and typed parameters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Query, Security
+from pydantic import BaseModel
+
+from api.auth.dependencies import CurrentPrincipal, authorize
+from api.auth.principal import Principal
+from api.core.errors import ValidationProblem
+from api.core.routing import Idempotent, SessionDep, api_router
+from api.tenancy import service as tenancy_service
+from api.tenancy.schemas import LocationCreate, LocationOut
+
+router = api_router("core-tests")
+
+# Named gates for the in-flight test: the handler announces it entered, then waits.
+ENTERED: dict[str, asyncio.Event] = {}
+RELEASE: dict[str, asyncio.Event] = {}
+
+
+class NewLocation(BaseModel):
+    name: str
+    timezone: str = "America/Chicago"
+    # Write the row, then refuse the request: nothing may stay behind.
+    fail_after_write: bool = False
+    wait_for: str | None = None
+
+
+@router.post("/v1/_test/locations", status_code=201, dependencies=[Idempotent])
+async def create_test_location(
+    body: NewLocation, principal: CurrentPrincipal, session: SessionDep
+) -> LocationOut:
+    location = await tenancy_service.create_location(
+        session, principal.tenant_id, LocationCreate(name=body.name, timezone=body.timezone)
+    )
+    if body.wait_for:
+        ENTERED[body.wait_for].set()
+        await RELEASE[body.wait_for].wait()
+    if body.fail_after_write:
+        raise ValidationProblem(
+            "Refused after writing.", errors=[{"field": "fail_after_write", "message": "set"}]
+        )
+    return tenancy_service.location_out(location)
+
+
+@router.get("/v1/_test/schedule")
+async def read_test_schedule(
+    principal: Annotated[Principal, Security(authorize, scopes=["schedule:read"])],
+) -> dict[str, str]:
+    return {"tenant_id": principal.tenant_id}
+
+
+@router.get("/v1/_test/boom")
+async def explode(principal: CurrentPrincipal) -> dict[str, str]:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+@router.get("/v1/_test/items/{item_id}")
+async def read_test_item(
+    item_id: int, count: Annotated[int, Query(ge=1)], principal: CurrentPrincipal
+) -> dict[str, int]:
+    return {"item_id": item_id, "count": count}
