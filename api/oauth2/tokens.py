@@ -52,6 +52,13 @@ def mint_token(
         family_id=family_id or token_id,
         issued_at=now,
         expires_at=now + timedelta(seconds=config.access_token_ttl_seconds),
-        refresh_expires_at=(now + timedelta(seconds=config.refresh_token_ttl_seconds)) if refresh else None,
+        refresh_expires_at=(now + timedelta(seconds=config.refresh_token_ttl_seconds))
+        if refresh
+        else None,
     )
-    return MintedToken(row=row, access_token=access, refresh_token=refresh, expires_in=config.access_token_ttl_seconds)
+    return MintedToken(
+        row=row,
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=config.access_token_ttl_seconds,
+    )
