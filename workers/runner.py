@@ -1,0 +1,166 @@
+"""The one job runner every task goes through.
+
+arq hands us a job id. The `jobs` row in Postgres is the truth: the runner locks it
+(`FOR UPDATE SKIP LOCKED`), skips it unless it is still pending, runs the task's handler
+and marks the row done in the same transaction as the handler's own writes. So a job that
+Redis delivers twice (a re-push by the reconciler, a worker killed after commit) runs once.
+
+Transient errors climb an explicit retry ladder with arq's `Retry(defer=...)`; when the
+ladder runs out, or the error is not transient, the row says `failed` with `last_error`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from arq import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.core import jobs
+from api.core.clock import utcnow
+from api.core.db import new_engine, unit_of_work
+from api.core.infra_models import Job
+from api.core.settings import Settings
+from workers.tasks import HANDLERS
+
+log = structlog.get_logger(__name__)
+
+# Seconds before each retry of a transient failure; one more failure after the last
+# step marks the job failed.
+RETRY_LADDER: tuple[float, ...] = (5, 30, 300, 1800)
+# Postgres serialization failure and deadlock: the same transaction may well succeed later.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_LAST_ERROR_MAX = 2000
+
+
+class TransientJobError(Exception):
+    """Raised by a task when the failure is likely to pass (a provider timed out)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        TransientJobError
+        | OperationalError
+        | InterfaceError
+        | RedisConnectionError
+        | RedisTimeoutError
+        | ConnectionError
+        | TimeoutError,
+    ):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    return False
+
+
+@dataclass
+class WorkerContext:
+    """What every task run needs, built once at worker start-up and closed at shutdown."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    queue: jobs.JobQueue
+    retry_ladder: tuple[float, ...] = RETRY_LADDER
+    _previous_queue: jobs.JobQueue | None = field(default=None, repr=False)
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, retry_ladder: tuple[float, ...] = RETRY_LADDER
+    ) -> WorkerContext:
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("workers need DATABASE_URL and REDIS_URL (or use `chairfill up`)")
+        engine = new_engine(settings.database_url)
+        queue = await jobs.JobQueue.connect(settings.redis_url)
+        context = cls(
+            settings=settings,
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            queue=queue,
+            retry_ladder=tuple(retry_ladder),
+            _previous_queue=jobs.current_queue(),
+        )
+        # Jobs that tasks enqueue are pushed to Redis after their transaction commits.
+        jobs.use_queue(queue)
+        return context
+
+    async def close(self) -> None:
+        # Give back whatever queue was in use before (an API app in the same process).
+        jobs.use_queue(self._previous_queue)
+        await self.queue.close()
+        await self.engine.dispose()
+
+
+async def run_job(ctx: dict[str, Any], job_id: str) -> dict[str, Any] | None:
+    """The arq function behind every task name."""
+    context: WorkerContext = ctx["chairfill"]
+    async with unit_of_work(context.sessions) as session:
+        # System look-up: the tenant decides which wall the real transaction runs behind.
+        found = (await session.execute(select(Job.tenant_id).where(Job.id == job_id))).one_or_none()
+    if found is None:
+        log.warning("job_missing", job_id=job_id)
+        return None
+    tenant_id: str | None = found[0]
+    try:
+        async with unit_of_work(context.sessions, tenant_id) as session:
+            job = await _lock_pending(session, job_id)
+            if job is None:
+                return None
+            handler = HANDLERS.get(job.task)
+            if handler is None:
+                raise LookupError(f"no handler for task {job.task!r} in workers.tasks.HANDLERS")
+            result = await handler(session, job)
+            job.status = "done"
+            job.attempts += 1
+            job.finished_at = utcnow()
+            job.last_error = None
+        log.info("job_done", job_id=job_id, task=job.task, tenant_id=tenant_id, result=result)
+        return result
+    except Exception as exc:
+        defer = await _record_failure(context, job_id, tenant_id, exc)
+        if defer is None:
+            return None
+        raise Retry(defer=defer) from exc
+
+
+async def _lock_pending(session: AsyncSession, job_id: str) -> Job | None:
+    """The row if it is still pending and no other worker holds it, else None."""
+    stmt = select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)
+    job = (await session.execute(stmt)).scalar_one_or_none()
+    if job is None or job.status != "pending":
+        return None
+    return job
+
+
+async def _record_failure(
+    context: WorkerContext, job_id: str, tenant_id: str | None, exc: Exception
+) -> float | None:
+    """Write the failure on the row; return the retry delay, or None when it is final."""
+    error = f"{type(exc).__name__}: {exc}"[:_LAST_ERROR_MAX]
+    async with unit_of_work(context.sessions, tenant_id) as session:
+        job = await _lock_pending(session, job_id)
+        if job is None:
+            return None
+        job.attempts += 1
+        job.last_error = error
+        now = utcnow()
+        retries_used = job.attempts - 1
+        if is_transient(exc) and retries_used < len(context.retry_ladder):
+            delay = context.retry_ladder[retries_used]
+            # The row says when it is due again, so the reconciler can re-push it if
+            # Redis loses the deferred job meanwhile.
+            job.run_at = now + timedelta(seconds=delay)
+            log.warning("job_retry", job_id=job_id, task=job.task, error=error, defer=delay)
+            return delay
+        job.status = "failed"
+        job.finished_at = now
+        log.error("job_failed", job_id=job_id, task=job.task, error=error, attempts=job.attempts)
+        return None

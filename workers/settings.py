@@ -1,0 +1,121 @@
+"""arq WorkerSettings, one per queue (`sends`, `webhooks`, `sync`, `default`).
+
+Every task name of api.core.jobs.TASKS becomes an arq function on its queue, all backed by
+the one runner (workers/runner.py). Crons run on the default queue only. `keep_result=0`:
+arq stores no result, so a job id pushed again (by the reconciler) is never refused.
+
+Start them with `chairfill worker` (all queues, one process) or arq itself, e.g.
+`arq workers.settings.DefaultWorkerSettings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function, Worker
+
+from api.core import jobs
+from api.core.settings import Settings, get_settings
+from workers.runner import WorkerContext, run_job
+from workers.tasks import maintenance
+
+# arq's own try limit stays out of the way: the runner's ladder, counted in Postgres,
+# decides when a job has failed.
+ARQ_MAX_TRIES = 1000
+JOB_TIMEOUT_SECONDS = 600
+
+
+def functions_for(queue: str) -> list[Function]:
+    return [
+        func(run_job, name=task) for task, task_queue in jobs.TASKS.items() if task_queue == queue
+    ]
+
+
+def cron_jobs_for(queue: str) -> list[CronJob]:
+    if queue != "default":
+        return []
+    return [
+        # Every minute: anything recorded but lost from Redis is pushed again.
+        cron(maintenance.reconcile_jobs, name="cron.reconcile_jobs", second=7, run_at_startup=True),
+        # 03:15 UTC: one purge per tenant, deduplicated per tenant and day.
+        cron(maintenance.enqueue_nightly_purges, name="cron.nightly_purges", hour=3, minute=15),
+    ]
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    # A context handed in by `chairfill worker` (shared by its queues) is used as is.
+    if "chairfill" not in ctx:
+        ctx["chairfill"] = await WorkerContext.start(get_settings())
+        ctx["chairfill_owned"] = True
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    if ctx.pop("chairfill_owned", False):
+        await ctx.pop("chairfill").close()
+
+
+def _redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    return RedisSettings.from_dsn(url) if url else RedisSettings()
+
+
+def _settings_class(queue: str) -> type:
+    attributes: dict[str, Any] = {
+        "__doc__": f"arq settings for the {queue!r} queue.",
+        "queue_name": jobs.queue_name(queue),
+        "functions": functions_for(queue),
+        "cron_jobs": cron_jobs_for(queue),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "keep_result": 0,
+        "max_tries": ARQ_MAX_TRIES,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "redis_settings": _redis_settings(),
+    }
+    return type(f"{queue.capitalize()}WorkerSettings", (), attributes)
+
+
+SendsWorkerSettings = _settings_class("sends")
+WebhooksWorkerSettings = _settings_class("webhooks")
+SyncWorkerSettings = _settings_class("sync")
+DefaultWorkerSettings = _settings_class("default")
+
+WORKER_SETTINGS: dict[str, type] = {
+    "sends": SendsWorkerSettings,
+    "webhooks": WebhooksWorkerSettings,
+    "sync": SyncWorkerSettings,
+    "default": DefaultWorkerSettings,
+}
+
+
+def create_worker(
+    queue: str,
+    settings: Settings,
+    context: WorkerContext,
+    *,
+    burst: bool = False,
+    with_cron: bool = True,
+    poll_delay: float = 0.5,
+) -> Worker:
+    """An arq Worker for one queue, sharing `context` (settings, sessions, job queue).
+
+    Signals are left to the caller, which stops every queue's worker together."""
+    assert settings.redis_url, "REDIS_URL is required"
+    return Worker(
+        functions=functions_for(queue),
+        queue_name=jobs.queue_name(queue),
+        cron_jobs=cron_jobs_for(queue) if with_cron else None,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        keep_result=0,
+        max_tries=ARQ_MAX_TRIES,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        burst=burst,
+        poll_delay=poll_delay,
+        handle_signals=False,
+        ctx={"chairfill": context},
+    )

@@ -1,0 +1,42 @@
+"""Housekeeping tasks: the per-tenant purge, and the two crons of the default queue (the
+job reconciler and the nightly purge fan-out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core import jobs
+from api.core.db import unit_of_work
+from api.core.infra_models import Job
+from api.maintenance import service
+
+log = structlog.get_logger(__name__)
+
+
+async def purge_expired(session: AsyncSession, job: Job) -> dict[str, Any]:
+    if job.tenant_id is None:
+        raise ValueError("maintenance.purge_expired needs a tenant")
+    counts = await service.purge_expired(session, job.tenant_id)
+    return counts.as_dict()
+
+
+async def reconcile_jobs(ctx: dict[str, Any]) -> int:
+    """Cron: re-push due, pending jobs that Redis no longer knows (flushed, lost)."""
+    context = ctx["chairfill"]
+    async with unit_of_work(context.sessions) as session:
+        pushed = await jobs.reconcile(session, context.queue)
+    if pushed:
+        log.info("jobs_reconciled", pushed=pushed)
+    return pushed
+
+
+async def enqueue_nightly_purges(ctx: dict[str, Any]) -> int:
+    """Cron: one purge job per tenant per day (deduplicated in Postgres)."""
+    context = ctx["chairfill"]
+    async with unit_of_work(context.sessions) as session:
+        enqueued = await service.enqueue_nightly_purges(session)
+    log.info("nightly_purges_enqueued", enqueued=enqueued)
+    return enqueued
