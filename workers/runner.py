@@ -21,14 +21,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from api.core import jobs
 from api.core.clock import utcnow
-from api.core.db import new_engine, unit_of_work
+from api.core.db import async_url, unit_of_work
 from api.core.infra_models import Job
 from api.core.settings import Settings
 from workers.tasks import HANDLERS
+from workers.tasks import webhooks as webhook_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +45,12 @@ RETRY_LADDER: tuple[float, ...] = (5, 30, 300, 1800)
 # Postgres serialization failure and deadlock: the same transaction may well succeed later.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _LAST_ERROR_MAX = 2000
+# Connections a worker process keeps. A job holds one for its whole transaction (for a
+# webhook, the POST too), so this caps how many jobs talk to Postgres at once.
+DB_POOL_SIZE = 40
+# Not a tenant id: the job's tenant was not handed over (pushed without the hint), or,
+# from a look-up, there is no such job.
+_UNKNOWN = "?"
 
 
 class TransientJobError(Exception):
@@ -50,6 +63,7 @@ def is_transient(exc: BaseException) -> bool:
         TransientJobError
         | OperationalError
         | InterfaceError
+        | PoolTimeoutError
         | RedisConnectionError
         | RedisTimeoutError
         | ConnectionError
@@ -59,6 +73,23 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
     return False
+
+
+def worker_engine(database_url: str, pool_size: int = DB_POOL_SIZE) -> AsyncEngine:
+    """The worker's engine. No pre-ping: it costs a round trip per job, and a connection
+    that died (Postgres restarted) fails its job with a transient error, which the retry
+    ladder runs again; SQLAlchemy drops the dead pool on the first such error."""
+    return create_async_engine(
+        async_url(database_url),
+        pool_size=pool_size,
+        max_overflow=0,
+        # More jobs run than there are connections; a job may wait its turn this long
+        # (then it is retried, as a pool timeout is transient).
+        pool_timeout=60,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "chairfill-worker"}},
+    )
 
 
 @dataclass
@@ -74,11 +105,14 @@ class WorkerContext:
 
     @classmethod
     async def start(
-        cls, settings: Settings, retry_ladder: tuple[float, ...] = RETRY_LADDER
+        cls,
+        settings: Settings,
+        retry_ladder: tuple[float, ...] = RETRY_LADDER,
+        pool_size: int = DB_POOL_SIZE,
     ) -> WorkerContext:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("workers need DATABASE_URL and REDIS_URL (or use `chairfill up`)")
-        engine = new_engine(settings.database_url)
+        engine = worker_engine(settings.database_url, pool_size)
         queue = await jobs.JobQueue.connect(settings.redis_url)
         context = cls(
             settings=settings,
@@ -95,40 +129,69 @@ class WorkerContext:
     async def close(self) -> None:
         # Give back whatever queue was in use before (an API app in the same process).
         jobs.use_queue(self._previous_queue)
+        await webhook_tasks.close_http_client()
         await self.queue.close()
         await self.engine.dispose()
 
 
-async def run_job(ctx: dict[str, Any], job_id: str) -> dict[str, Any] | None:
-    """The arq function behind every task name."""
+async def run_job(
+    ctx: dict[str, Any], job_id: str, tenant_id: str | None = _UNKNOWN
+) -> dict[str, Any] | None:
+    """The arq function behind every task name.
+
+    `tenant_id` is a hint pushed with the job (api.core.jobs.JobQueue.push): it saves the
+    look-up transaction. It is only trusted as far as row-level security lets it: under
+    a wrong tenant the row is invisible, and the row's real tenant is looked up."""
     context: WorkerContext = ctx["chairfill"]
-    async with unit_of_work(context.sessions) as session:
-        # System look-up: the tenant decides which wall the real transaction runs behind.
-        found = (await session.execute(select(Job.tenant_id).where(Job.id == job_id))).one_or_none()
-    if found is None:
-        log.warning("job_missing", job_id=job_id)
-        return None
-    tenant_id: str | None = found[0]
+    if tenant_id == _UNKNOWN:
+        tenant_id = await _tenant_of(context, job_id)
+        if tenant_id == _UNKNOWN:
+            log.warning("job_missing", job_id=job_id)
+            return None
     try:
-        async with unit_of_work(context.sessions, tenant_id) as session:
-            job = await _lock_pending(session, job_id)
-            if job is None:
-                return None
-            handler = HANDLERS.get(job.task)
-            if handler is None:
-                raise LookupError(f"no handler for task {job.task!r} in workers.tasks.HANDLERS")
-            result = await handler(session, job)
-            job.status = "done"
-            job.attempts += 1
-            job.finished_at = utcnow()
-            job.last_error = None
-        log.info("job_done", job_id=job_id, task=job.task, tenant_id=tenant_id, result=result)
-        return result
+        ran, result = await _run_locked(context, job_id, tenant_id)
+        if ran or tenant_id is None:
+            return result
+        # Not pending, locked elsewhere, or invisible under the hinted tenant.
+        actual = await _tenant_of(context, job_id)
+        if actual in (_UNKNOWN, tenant_id):
+            return None
+        tenant_id = actual
+        return (await _run_locked(context, job_id, tenant_id))[1]
     except Exception as exc:
         defer = await _record_failure(context, job_id, tenant_id, exc)
         if defer is None:
             return None
         raise Retry(defer=defer) from exc
+
+
+async def _tenant_of(context: WorkerContext, job_id: str) -> str | None:
+    """The job's tenant (None for platform work), or _UNKNOWN when there is no such job."""
+    async with unit_of_work(context.sessions) as session:
+        # System look-up: the tenant decides which wall the real transaction runs behind.
+        found = (await session.execute(select(Job.tenant_id).where(Job.id == job_id))).one_or_none()
+    return _UNKNOWN if found is None else found[0]
+
+
+async def _run_locked(
+    context: WorkerContext, job_id: str, tenant_id: str | None
+) -> tuple[bool, dict[str, Any] | None]:
+    """Lock the pending row, run its handler, mark it done: one transaction.
+    Returns (False, None) when there was no pending row to take."""
+    async with unit_of_work(context.sessions, tenant_id) as session:
+        job = await _lock_pending(session, job_id)
+        if job is None:
+            return False, None
+        handler = HANDLERS.get(job.task)
+        if handler is None:
+            raise LookupError(f"no handler for task {job.task!r} in workers.tasks.HANDLERS")
+        result = await handler(session, job)
+        job.status = "done"
+        job.attempts += 1
+        job.finished_at = utcnow()
+        job.last_error = None
+    log.info("job_done", job_id=job_id, task=job.task, tenant_id=tenant_id, result=result)
+    return True, result
 
 
 async def _lock_pending(session: AsyncSession, job_id: str) -> Job | None:

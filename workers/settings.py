@@ -10,6 +10,7 @@ Start them with `chairfill worker` (all queues, one process) or arq itself, e.g.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from arq import cron, func
@@ -20,12 +21,26 @@ from arq.worker import Function, Worker
 from api.core import jobs
 from api.core.settings import Settings, get_settings
 from workers.runner import WorkerContext, run_job
-from workers.tasks import maintenance
+from workers.tasks import booking, maintenance, sync
 
 # arq's own try limit stays out of the way: the runner's ladder, counted in Postgres,
 # decides when a job has failed.
 ARQ_MAX_TRIES = 1000
 JOB_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class QueueConcurrency:
+    max_jobs: int
+    poll_delay: float
+
+
+QUEUE_CONCURRENCY: dict[str, QueueConcurrency] = {
+    "sends": QueueConcurrency(max_jobs=200, poll_delay=0.05),
+    "webhooks": QueueConcurrency(max_jobs=200, poll_delay=0.05),
+    "sync": QueueConcurrency(max_jobs=10, poll_delay=0.5),
+    "default": QueueConcurrency(max_jobs=10, poll_delay=0.5),
+}
 
 
 def functions_for(queue: str) -> list[Function]:
@@ -42,6 +57,12 @@ def cron_jobs_for(queue: str) -> list[CronJob]:
         cron(maintenance.reconcile_jobs, name="cron.reconcile_jobs", second=7, run_at_startup=True),
         # 03:15 UTC: one purge per tenant, deduplicated per tenant and day.
         cron(maintenance.enqueue_nightly_purges, name="cron.nightly_purges", hour=3, minute=15),
+        # Every minute: an Open Dental sync job for each configured location that is due.
+        cron(sync.enqueue_opendental_syncs, name="cron.opendental_syncs", second=37),
+        # Every minute: expire lapsed booking holds (booking.expired), per tenant.
+        cron(booking.enqueue_hold_expiries, name="cron.booking_hold_expiries", second=17),
+        # Hourly: each location's booking report for its local yesterday (once per day).
+        cron(booking.enqueue_daily_reports, name="cron.booking_daily_reports", minute=5),
     ]
 
 
@@ -74,6 +95,8 @@ def _settings_class(queue: str) -> type:
         "max_tries": ARQ_MAX_TRIES,
         "job_timeout": JOB_TIMEOUT_SECONDS,
         "redis_settings": _redis_settings(),
+        "max_jobs": QUEUE_CONCURRENCY[queue].max_jobs,
+        "poll_delay": QUEUE_CONCURRENCY[queue].poll_delay,
     }
     return type(f"{queue.capitalize()}WorkerSettings", (), attributes)
 
@@ -98,12 +121,13 @@ def create_worker(
     *,
     burst: bool = False,
     with_cron: bool = True,
-    poll_delay: float = 0.5,
+    poll_delay: float | None = None,
 ) -> Worker:
     """An arq Worker for one queue, sharing `context` (settings, sessions, job queue).
 
     Signals are left to the caller, which stops every queue's worker together."""
     assert settings.redis_url, "REDIS_URL is required"
+    concurrency = QUEUE_CONCURRENCY[queue]
     return Worker(
         functions=functions_for(queue),
         queue_name=jobs.queue_name(queue),
@@ -115,7 +139,8 @@ def create_worker(
         max_tries=ARQ_MAX_TRIES,
         job_timeout=JOB_TIMEOUT_SECONDS,
         burst=burst,
-        poll_delay=poll_delay,
+        max_jobs=concurrency.max_jobs,
+        poll_delay=concurrency.poll_delay if poll_delay is None else poll_delay,
         handle_signals=False,
         ctx={"chairfill": context},
     )

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -237,6 +238,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
         return problem_response(request, problem)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception": a NUL character in text, a number or date out
+        # of range) is bad input that slipped past validation: answer 422, never a 500.
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
+        if sqlstate.startswith("22"):
+            return problem_response(
+                request,
+                ValidationProblem(
+                    "A value in the request cannot be stored (for example a NUL character, "
+                    "or a number or date out of range)."
+                ),
+            )
+        log.exception("database_error", path=request.url.path, sqlstate=sqlstate)
+        return problem_response(request, internal_error())
 
     # The request middleware masks unexpected errors first (so the 500 carries the request
     # id header); this handler is the last resort for anything raised outside it.

@@ -15,6 +15,33 @@ PREFIXES = {
     "authorization_code": "acd",
     "publishable_key": "pkr",
     "job": "job",
+    "event": "evt",
+    "webhook_endpoint": "whe",
+    "webhook_delivery": "msg",
+    "webhook_attempt": "wha",
+    # practice mirror and write-back outbox
+    "patient": "pat",
+    "provider": "prv",
+    "operatory": "opr",
+    "appointment_type": "atp",
+    "schedule_entry": "sch",
+    "appointment": "apt",
+    "recall": "rcl",
+    "treatment_plan": "tpl",
+    "procedure": "prc",
+    "ledger_balance": "ldg",
+    "communication": "com",
+    "opt_out": "opt",
+    "writeback": "wbk",
+    # segments
+    "segment": "seg",
+    # messaging
+    "message": "mes",
+    "inbound_message": "inb",
+    "sandbox_message": "sbx",
+    # booking and front-desk tasks
+    "hold": "hld",
+    "task": "tsk",
 }
 
 

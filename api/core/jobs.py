@@ -9,25 +9,33 @@ or a worker killed mid-job), so nothing recorded is lost and nothing runs twice.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import utcnow
-from api.core.db import after_commit
+from api.core.db import AfterCommit, after_commit
 from api.core.ids import new_id
 from api.core.infra_models import Job
 
 QUEUES = ("sends", "webhooks", "sync", "default")
+# Pushes in flight at once after a commit that enqueued many jobs.
+PUSH_CONCURRENCY = 32
+_TO_PUSH = "jobs_to_push"
 
 # The one registry of task names and the queue each runs on. Workers map the same
 # names to functions (workers/tasks); the API only ever names them.
 TASKS: dict[str, str] = {
     "maintenance.purge_expired": "default",
+    "webhooks.deliver": "webhooks",
+    "messaging.send": "sends",
+    "sync.opendental_location": "sync",
+    "booking.expire_holds": "default",
+    "booking.daily_report": "default",
 }
 
 
@@ -41,16 +49,32 @@ class JobQueue:
 
     @classmethod
     async def connect(cls, redis_url: str) -> JobQueue:
-        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+        # No ping: the API must start (and /readyz say why it is not ready) while Redis is
+        # down; a push that fails leaves the job pending for the reconciler.
+        return cls(ArqRedis.from_url(redis_url, socket_connect_timeout=2))
 
     async def push(self, job: Job) -> None:
+        # The tenant rides along as a hint: the worker opens the job's transaction behind
+        # that tenant's wall at once instead of looking the row up first.
         await self.pool.enqueue_job(
             job.task,
             job.id,
+            job.tenant_id,
             _job_id=job.id,
             _queue_name=queue_name(job.queue),
             _defer_until=job.run_at if job.run_at > utcnow() else None,
         )
+
+    async def push_many(self, batch: list[Job]) -> None:
+        """Push jobs concurrently (a few connections' worth at a time); a job that fails
+        to push stays pending for the reconciler."""
+        limit = asyncio.Semaphore(PUSH_CONCURRENCY)
+
+        async def _push(job: Job) -> None:
+            async with limit:
+                await self.push(job)
+
+        await asyncio.gather(*(_push(job) for job in batch), return_exceptions=True)
 
     async def is_known(self, job_id: str) -> bool:
         """Does Redis still hold this job (queued, deferred or running)?"""
@@ -68,6 +92,11 @@ def use_queue(queue: JobQueue | None) -> None:
     """Set the queue the facade pushes to (app and worker start-up)."""
     global _queue
     _queue = queue
+
+
+def current_queue() -> JobQueue | None:
+    """The queue in use (a worker started in the API's process restores it when done)."""
+    return _queue
 
 
 async def enqueue(
@@ -95,17 +124,28 @@ async def enqueue(
     )
     session.add(job)
     await session.flush()
+    _pending_pushes(session).append(job)
+    return job
+
+
+def _pending_pushes(session: AsyncSession) -> list[Job]:
+    """This transaction's jobs to push; one after-commit callback pushes them together."""
+    sync = session.sync_session
+    found: tuple[AfterCommit, list[Job]] | None = sync.info.get(_TO_PUSH)
+    # A rollback drops the callbacks; a list whose callback is gone starts over.
+    if found is not None and found[0] in sync.info.get("after_commit", ()):
+        return found[1]
+    waiting: list[Job] = []
 
     async def _push() -> None:
-        # If Redis is down now, the row stays pending and the reconciler pushes it later.
+        sync.info.pop(_TO_PUSH, None)
+        # If Redis is down now, the rows stay pending and the reconciler pushes them later.
         if _queue is not None:
-            try:
-                await _queue.push(job)
-            except Exception:  # noqa: BLE001 - Postgres holds the truth; see reconcile()
-                return
+            await _queue.push_many(waiting)
 
+    sync.info[_TO_PUSH] = (_push, waiting)
     after_commit(session, _push)
-    return job
+    return waiting
 
 
 async def due_pending_jobs(session: AsyncSession, now: datetime, limit: int = 1000) -> list[Job]:

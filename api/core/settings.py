@@ -47,6 +47,37 @@ class GraphQLSettings(BaseModel):
     max_cost: int = 5000
 
 
+class WebhookSettings(BaseModel):
+    # Loopback and private targets are refused in production; unset means "allowed
+    # outside prod" (local receivers in development and tests).
+    allow_private_targets: bool | None = None
+    connect_timeout: float = 5.0
+    total_timeout: float = 15.0
+    # An endpoint failing without a single success for this long is disabled.
+    disable_after_days: int = 5
+
+
+class MessagingSettings(BaseModel):
+    # A tenant that configured no provider for a channel sends through the sandbox
+    # (messages recorded, readable at /v1/sandbox/messages); unset means "outside prod".
+    sandbox_when_unconfigured: bool | None = None
+    # Seconds for one provider call (SMTP conversation, SMS REST request).
+    provider_timeout: float = 15.0
+
+
+class BookingSettings(BaseModel):
+    # How long a tentative hold keeps its slot before it expires (booking.expired).
+    hold_ttl_seconds: int = 300
+    # How long a hold whose patient match needs the front desk keeps its slot.
+    exception_hold_ttl_seconds: int = 24 * 3600
+    # Upper bound on how long a slot answer is cached (any calendar write invalidates it).
+    slot_cache_ttl_seconds: int = 60
+    # Rules of a location without its own booking policy.
+    default_min_notice_minutes: int = 60
+    default_horizon_days: int = 90
+    default_step_minutes: int = 15
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHAIRFILL_",
@@ -75,6 +106,25 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = RateLimitSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     graphql: GraphQLSettings = GraphQLSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    messaging: MessagingSettings = MessagingSettings()
+    booking: BookingSettings = BookingSettings()
+
+    @model_validator(mode="after")
+    def _resolve_webhook_targets(self) -> Settings:
+        if self.webhooks.allow_private_targets is None:
+            allowed = self.env != "prod"
+            self.webhooks = self.webhooks.model_copy(update={"allow_private_targets": allowed})
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_messaging_sandbox(self) -> Settings:
+        if self.messaging.sandbox_when_unconfigured is None:
+            sandbox = self.env != "prod"
+            self.messaging = self.messaging.model_copy(
+                update={"sandbox_when_unconfigured": sandbox}
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

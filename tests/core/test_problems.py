@@ -63,3 +63,16 @@ async def test_unexpected_exception_is_a_masked_500(core_client, practice):
     assert response.headers["x-request-id"] == "req-boom-1"
     assert "hunter2" not in response.text and "Traceback" not in response.text
     assert "RuntimeError" not in response.text
+
+
+async def test_a_nul_character_is_bad_input_not_a_server_error(client, practice):
+    # Postgres refuses NUL in text; that is the caller's mistake, answered as a 422 problem.
+    response = await client.get("/v1/events", params={"type": "a\x00b"}, headers=practice.headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    response = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://example.com/hook", "description": "x\u0000y", "event_types": ["*"]},
+        headers=practice.headers,
+    )
+    assert response.status_code == 422, response.text
