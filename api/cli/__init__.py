@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import admin
+from api.cli import admin, practice_data
 from api.cli.common import database, fail, load_settings, state
 from api.cli.up import up
 from api.core.jobs import QUEUES
@@ -35,6 +35,8 @@ app.add_typer(admin.clients, name="clients")
 app.add_typer(admin.users, name="users")
 app.add_typer(admin.keys, name="keys")
 app.command()(up)
+app.command()(practice_data.demo)
+app.add_typer(practice_data.sync, name="sync")
 
 
 @app.callback()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from api.cli.common import data_dir as resolve_data_dir
 from api.cli.common import load_settings
 from api.cli.demo import DEMO_FILE, DEMO_TENANT, DemoPractice, ensure_demo_practice
+from api.cli.practice_data import ensure_up_demo_data
 from api.core.db import new_engine, unit_of_work
 from api.core.embedded import EmbeddedServers
 from api.core.migrate import upgrade
@@ -113,11 +114,6 @@ def up(
     """Run everything: embedded servers if none are configured, API and workers."""
     settings = load_settings()
     directory = resolve_data_dir(settings, data_dir)
-    if demo:
-        typer.echo(
-            "--demo: the demo practice generator arrives with the practice-data issue; "
-            "starting with the empty demo practice."
-        )
     embedded: EmbeddedServers | None = None
     children: list[subprocess.Popen[bytes]] = []
     # Installed explicitly: a shell starting us in the background leaves SIGINT ignored.
@@ -135,6 +131,13 @@ def up(
         typer.echo("Migrating the database ...")
         upgrade(database_url)
         practice = asyncio.run(_demo(database_url, directory, settings.oauth))
+        if demo:
+            # Only the first time: a demo location that has patients is left as it is.
+            c = practice.credentials
+            loaded = asyncio.run(ensure_up_demo_data(database_url, c.tenant_id, c.location_id))
+            typer.echo(
+                f"Loaded {loaded:,} demo patients." if loaded else "Demo data already loaded."
+            )
         environment = os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         python = sys.executable
         api_command = [python, "-m", "uvicorn", "api.main:create_app", "--factory"]

@@ -1,0 +1,212 @@
+"""Open Dental records -> the mirror's row shapes (api.practice.ingest_rows). Pure: each
+function takes one record as the connector's SQL selects it (`k` is the table's key) and
+returns the row, or None when the record is not mirrored (its id is then tombstoned)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.practice.connectors.base import ConnectorBatch
+from api.practice.contact import normalize_email, normalize_phone
+
+Row = dict[str, Any]
+
+PATIENT_STATUS = {0: "active", 1: "inactive", 2: "inactive", 3: "archived", 5: "deceased"}
+PAT_DELETED = 4
+CONTACT_METHOD = {1: "none", 2: "phone", 3: "phone", 4: "phone", 5: "email", 8: "sms"}
+TXT_MSG_YES = 1
+APPOINTMENT_STATUS = {1: "scheduled", 2: "completed", 3: "cancelled", 5: "broken"}
+TREATMENT_PLAN_STATUS = {0: "proposed", 1: "proposed", 2: "inactive"}
+PROC_TREATMENT_PLANNED, PROC_DONE = 1, {2, 3, 4}
+SCHED_PROVIDER, SCHED_BLOCKOUT = 1, 2
+_CODE = re.compile(r"[A-Za-z0-9.\-]{1,16}")
+
+
+def to_date(value: Any) -> dt.date | None:
+    # Open Dental writes 0001-01-01 for "no date".
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value if isinstance(value, dt.date) and value.year >= 1880 else None
+
+
+def to_id(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def to_time(value: Any) -> dt.time:
+    seconds = int(value.total_seconds()) if isinstance(value, dt.timedelta) else 0
+    return dt.time(min(seconds // 3600, 23), seconds // 60 % 60)
+
+
+def interval_months(packed: int) -> int | None:
+    """recall.RecallInterval packs days | weeks << 8 | months << 16 | years << 24."""
+    months = ((packed >> 24) & 0xFF) * 12 + ((packed >> 16) & 0xFF)
+    return months if 1 <= months <= 120 else None
+
+
+def recall_type(description: str) -> str:
+    text = description.lower()
+    for known in ("perio", "prophy"):
+        if known in text:
+            return known
+    return "_".join(re.findall(r"[a-z0-9]+", text))[:32] or "recall"
+
+
+def provider(r: Row) -> Row:
+    name = " ".join(p for p in (r["FName"].strip(), r["LName"].strip()) if p)
+    return {
+        "external_id": str(r["k"]),
+        "kind": "hygienist" if r["IsSecondary"] else "dentist",
+        "name": name or r["Abbr"].strip() or f"Provider {r['k']}",
+        "active": not r["IsHidden"],
+    }
+
+
+def operatory(r: Row) -> Row:
+    name = r["OpName"].strip() or f"Op {r['k']}"
+    return {"external_id": str(r["k"]), "name": name, "active": not r["IsHidden"]}
+
+
+def appointment_type(r: Row) -> Row:
+    return {
+        "external_id": str(r["k"]),
+        "name": r["AppointmentTypeName"].strip() or f"Type {r['k']}",
+        # One Pattern character per five minutes ('X' provider time, '/' assistant time).
+        "duration_minutes": min(max(len(r["Pattern"]), 1) * 5, 720),
+    }
+
+
+def patient(r: Row, batch: ConnectorBatch, region: str) -> Row | None:
+    status = PATIENT_STATUS.get(r["PatStatus"])
+    if status is None:
+        return None
+    mobile = email = None
+    # An invalid number or address is dropped (and counted), not allowed to fail the batch.
+    if r["WirelessPhone"].strip():
+        try:
+            mobile = normalize_phone(r["WirelessPhone"], region)
+        except ValueError:
+            batch.contacts_dropped += 1
+    if r["Email"].strip():
+        try:
+            email = normalize_email(r["Email"])
+        except ValueError:
+            batch.contacts_dropped += 1
+    method = CONTACT_METHOD.get(r["PreferContactMethod"])
+    if method is None:  # None, SeeNotes, Mail: whatever reaches the patient
+        texts = mobile and r["TxtMsgOk"] == TXT_MSG_YES
+        method = "sms" if texts else "email" if email else "phone"
+    guarantor = r["Guarantor"] if r["GuarantorStatus"] not in (None, PAT_DELETED) else 0
+    return {
+        "external_id": str(r["k"]),
+        # Open Dental allows a blank name; the mirror needs one to address the patient.
+        "first_name": r["FName"].strip() or r["Preferred"].strip() or "(no first name)",
+        "last_name": r["LName"].strip() or "(no last name)",
+        "preferred_name": r["Preferred"].strip() or None,
+        "birthdate": to_date(r["Birthdate"]),
+        "status": status,
+        "email": email,
+        "mobile": mobile,
+        "communication_preference": method,
+        "sms_consent": r["TxtMsgOk"] == TXT_MSG_YES and mobile is not None,
+        "email_consent": email is not None,
+        # Open Dental's family is everyone sharing a guarantor.
+        "household_id": to_id(guarantor),
+        "guarantor_external_id": to_id(guarantor),
+        "primary_provider_external_id": to_id(r["PriProv"]),
+        "first_visit_date": to_date(r["DateFirstVisit"]),
+        "last_visit_date": to_date(r["LastVisit"]),
+    }
+
+
+def _utc(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, time, tzinfo=zone).astimezone(dt.UTC)
+
+
+def schedule(r: Row, zone: ZoneInfo) -> Row | None:
+    day, start, stop = to_date(r["SchedDate"]), to_time(r["StartTime"]), to_time(r["StopTime"])
+    if day is None:
+        return None
+    base = {"external_id": str(r["k"]), "provider_external_id": to_id(r["ProvNum"])}
+    if r["SchedType"] == SCHED_PROVIDER and r["ProvNum"]:
+        if start >= stop:  # 00:00-00:00: the provider is off that day
+            return base | {"kind": "exception", "date": day, "is_off": True}
+        return base | {"kind": "exception", "date": day, "start_time": start, "end_time": stop}
+    if r["SchedType"] == SCHED_BLOCKOUT and start < stop and (r["ProvNum"] or r["OpNum"]):
+        return base | {
+            "kind": "block",
+            "operatory_external_id": to_id(r["OpNum"]),
+            "start_at": _utc(day, start, zone),
+            "end_at": _utc(day, stop, zone),
+            "reason": "blockout",
+        }
+    return None  # practice notes, holidays, employee schedules
+
+
+def appointment(r: Row, zone: ZoneInfo) -> Row | None:
+    status, start = APPOINTMENT_STATUS.get(r["AptStatus"]), r["AptDateTime"]
+    if status is None or not isinstance(start, dt.datetime) or start.year < 1880:
+        return None  # planned appointments, patient notes: nothing on the calendar
+    # AptDateTime is the practice's wall clock.
+    start_at = start.replace(tzinfo=zone).astimezone(dt.UTC)
+    seen_by = r["ProvHyg"] if r["IsHygiene"] and r["ProvHyg"] else r["ProvNum"]
+    return {
+        "external_id": str(r["k"]),
+        "patient_external_id": str(r["PatNum"]),
+        "provider_external_id": to_id(seen_by),
+        "operatory_external_id": to_id(r["Op"]),
+        "appointment_type_external_id": to_id(r["AppointmentTypeNum"]),
+        "start_at": start_at,
+        "end_at": start_at + dt.timedelta(minutes=5 * max(len(r["Pattern"]), 1)),
+        "status": status,
+    }
+
+
+def recall(r: Row) -> Row:
+    return {
+        "external_id": str(r["k"]),
+        "patient_external_id": str(r["PatNum"]),
+        "recall_type": recall_type(r["Description"] or ""),
+        "interval_months": interval_months(r["RecallInterval"]),
+        "due_date": to_date(r["DateDue"]),
+        "disabled": bool(r["IsDisabled"]),
+    }
+
+
+def treatment_plan(r: Row) -> Row:
+    return {
+        "external_id": str(r["k"]),
+        "patient_external_id": str(r["PatNum"]),
+        "name": r["Heading"].strip() or "Treatment plan",
+        "status": TREATMENT_PLAN_STATUS.get(r["TPStatus"], "inactive"),
+        "presented_date": to_date(r["DateTP"]),
+    }
+
+
+def procedure(r: Row, batch: ConnectorBatch) -> Row | None:
+    done = r["ProcStatus"] in PROC_DONE
+    if not (done or r["ProcStatus"] == PROC_TREATMENT_PLANNED):
+        return None  # Deleted, Referred out, Condition, inactive TP
+    code = (r["ProcCode"] or "").strip()
+    fee = Decimal(str(r["ProcFee"])).quantize(Decimal("0.01"))
+    if not _CODE.fullmatch(code) or fee < 0:
+        batch.skipped += 1  # group notes (~GRP~) and adjustments are not procedures
+        return None
+    return {
+        "external_id": str(r["k"]),
+        "patient_external_id": str(r["PatNum"]),
+        "provider_external_id": to_id(r["ProvNum"]),
+        "treatment_plan_external_id": to_id(r["TreatPlanNum"]),
+        "code": code,
+        "description": (r["Descript"] or "").strip()[:300] or None,
+        "tooth": r["ToothNum"].strip() or None,
+        "surface": r["Surf"].strip() or None,
+        "fee": fee,
+        "status": "completed" if done else "scheduled" if r["AptNum"] else "proposed",
+        "planned_date": to_date(r["DateTP"]),
+        "completed_date": to_date(r["ProcDate"]) if done else None,
+    }

@@ -1,0 +1,181 @@
+"""Writing a generated practice into the mirror.
+
+Two ways, same rows. `via="sync"` sends every batch through `ingest.sync_batch`, the path
+a bridge's pushes take. `via="copy"` is for big practices (a 1,000,000-patient one): the
+generated rows are valid and normalised by construction, so instead of validating and
+upserting them it COPYs them in with the same ids, columns, resolved references and
+`updated_at` that sync_batch would have written, and records each batch's counts and the
+watermark with the same `freshness.record_batch`. COPY into a table with row-level
+security is refused for a role the policy applies to, so the copy loader needs a system
+unit of work (an admin command: `chairfill demo`, `chairfill up --demo`, the benchmark).
+A test loads one seed both ways and compares the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.practice import freshness, ingest, ingest_sql
+from api.practice.batch_ids import new_ids
+from api.practice.demo.generator import Chunk, DemoSpec, Row, patient_chunks, resources
+from api.practice.ingest_specs import ENTITIES, EntitySpec
+from api.practice.models import Patient
+
+Progress = Callable[[str, int], None]  # (entity, rows just written)
+
+
+@dataclass
+class LoadResult:
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def add(self, entity: str, n: int) -> None:
+        self.rows[entity] = self.rows.get(entity, 0) + n
+
+
+async def location_has_patients(session: AsyncSession, tenant_id: str, location_id: str) -> bool:
+    stmt = select(func.count()).where(
+        Patient.tenant_id == tenant_id, Patient.location_id == location_id
+    )
+    return bool((await session.execute(stmt.limit(1))).scalar_one())
+
+
+def chunks_of(spec: DemoSpec, location: int) -> Iterable[Chunk]:
+    yield resources(spec, location)
+    yield from patient_chunks(spec, location)
+
+
+async def load_practice(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    location_ids: list[str],
+    spec: DemoSpec,
+    now: datetime,
+    via: Literal["sync", "copy"] = "sync",
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Generate and write `spec` (location i of the spec into location_ids[i])."""
+    if len(location_ids) != spec.locations:
+        raise ValueError(f"{spec.locations} location(s) in the spec, {len(location_ids)} given")
+    result = LoadResult()
+    for index, location_id in enumerate(location_ids):
+        copier = Copier(session, tenant_id, location_id, now) if via == "copy" else None
+        for chunk in chunks_of(spec, index):
+            for entity, rows in chunk:
+                if not rows:
+                    continue
+                if copier is not None:
+                    await copier.write(entity, rows)
+                else:
+                    await _sync(session, tenant_id, location_id, entity, rows, now)
+                result.add(entity, len(rows))
+                if progress is not None:
+                    progress(entity, len(rows))
+    return result
+
+
+async def _sync(
+    session: AsyncSession,
+    tenant_id: str,
+    location_id: str,
+    entity: str,
+    rows: list[Row],
+    now: datetime,
+) -> None:
+    for start in range(0, len(rows), ingest.MAX_ROWS):
+        await ingest.sync_batch(
+            session,
+            tenant_id=tenant_id,
+            location_id=location_id,
+            entity=entity,
+            rows=rows[start : start + ingest.MAX_ROWS],
+            watermark=now,
+            now=now,
+        )
+
+
+# Entities other rows refer to: their external id -> our id is kept while loading.
+_REFERENCED = {"providers", "operatories", "appointment-types", "patients", "treatment-plans"}
+
+
+class Copier:
+    def __init__(self, session: AsyncSession, tenant_id: str, location_id: str, now: datetime):
+        self.session, self.tenant_id, self.location_id, self.now = (
+            session, tenant_id, location_id, now,
+        )  # fmt: skip
+        self.ids: dict[str, dict[str, str]] = {}
+        self.checks_off = False
+
+    async def _skip_reference_triggers(self, connection: Any) -> None:
+        """Every reference was resolved from the ids this loader just assigned, so the
+        per-row foreign-key triggers (a locking look-up of the parent row each, most of
+        the COPY's time) add nothing: they are switched off for this transaction where
+        the role may (a superuser's `session_replication_role`), and stay on elsewhere."""
+        self.checks_off = True
+        # A savepoint of the session's own transaction, so a refusal changes nothing.
+        await connection.execute("SAVEPOINT demo_copy")
+        try:
+            await connection.execute("SET LOCAL session_replication_role = replica")
+        except asyncpg.InsufficientPrivilegeError:
+            await connection.execute("ROLLBACK TO SAVEPOINT demo_copy")
+        await connection.execute("RELEASE SAVEPOINT demo_copy")
+
+    def _lookup(self, table: str, external_id: str | None) -> str | None:
+        if external_id is None:
+            return None
+        return self.ids[table][external_id]
+
+    async def write(self, entity: str, rows: list[Row]) -> None:
+        spec = ENTITIES[entity]
+        ids = new_ids(spec.id_kind, len(rows))
+        own = self.ids.setdefault(spec.table_name, {}) if entity in _REFERENCED else {}
+        own.update((row["external_id"], i) for row, i in zip(rows, ids, strict=True))
+        columns, records = self._records(spec, rows, ids)
+        if not self.checks_off:
+            # SQLAlchemy's asyncpg adapter begins its transaction with its first statement;
+            # the raw connection's COPY must run inside it, never in autocommit.
+            await self.session.execute(text("SELECT 1"))
+        connection = await ingest_sql.driver_connection(self.session)
+        if not self.checks_off:
+            await self._skip_reference_triggers(connection)
+        await connection.copy_records_to_table(spec.table_name, records=records, columns=columns)
+        counts = freshness.BatchCounts(
+            received=len(rows), created=len(rows), updated=0, unchanged=0, deleted=0
+        )
+        await freshness.record_batch(
+            self.session,
+            tenant_id=self.tenant_id,
+            location_id=self.location_id,
+            entity=entity,
+            counts=counts,
+            watermark=self.now,
+            now=self.now,
+        )
+
+    def _records(
+        self, spec: EntitySpec, rows: list[Row], ids: list[str]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        fields = spec.row_model.model_fields
+        plain = [(c, fields[c].get_default(call_default_factory=True)) for c in spec.columns]
+        refs = spec.references
+        columns = ["tenant_id", "location_id", "id", "external_id", *(c for c, _ in plain)]
+        columns += [r.column for r in refs] + ["updated_at", "deleted_at"]
+        head = (self.tenant_id, self.location_id)
+        tail = (self.now, None)
+        records = []
+        for row, our_id in zip(rows, ids, strict=True):
+            values = [row.get(c, default) for c, default in plain]
+            for ref in refs:
+                value = row.get(ref.field)
+                if ref.many:
+                    values.append([self._lookup(ref.table, v) for v in value or []])
+                else:
+                    values.append(self._lookup(ref.table, value))
+            records.append((*head, our_id, row["external_id"], *values, *tail))
+        return columns, records

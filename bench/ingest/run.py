@@ -1,0 +1,291 @@
+"""Bulk-sync throughput of the practice mirror, next to the floor (a raw COPY).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python -m bench.ingest.run \\
+        [--patients 100000] [--appointments 100000]
+
+Builds a scratch database (`cf_practice_bench`, migrated from scratch), one tenant and
+location, and measures, in one run and on the same generated rows:
+
+* patients and appointments through `api.practice.ingest.sync_batch` (the function every
+  source uses: validation, reference checks, `INSERT ... SELECT FROM unnest(...) ON
+  CONFLICT DO UPDATE`, watermark bookkeeping), 10,000-row batches, each its own
+  transaction: first load (inserts), a re-sync with every row changed (updates) and one
+  with nothing changed;
+* the same upsert statement fed row by row with asyncpg `executemany` (the alternative);
+* the HTTP endpoint `POST /v1/sync/locations/{id}/patients` (in-process ASGI, 10,000 rows
+  per request, JSON parsing, auth, idempotency, one transaction);
+* `COPY` of the same patient / appointment tuples into an index-less scratch table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import psycopg
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+
+from api.core.clock import utcnow
+from api.core.db import session_maker, unit_of_work
+from api.core.migrate import upgrade
+from api.core.settings import RateLimitSettings, Settings
+from api.main import create_app
+from api.oauth2 import service as oauth_service
+from api.practice import ingest, ingest_sql
+from api.practice.ingest_specs import ENTITIES
+from api.tenancy import service as tenancy_service
+from api.tenancy.schemas import LocationCreate, TenantCreate
+
+BATCH = 10_000
+DB_NAME = "cf_practice_bench"
+FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gia", "Hugo", "Ines", "Jon"]
+LAST = ["Rivera", "Nguyen", "Okafor", "Smith", "Kowalski", "Haddad", "Tanaka", "Silva"]
+STATUSES = ["active"] * 8 + ["inactive", "archived"]
+
+
+def patient_rows(n: int, version: int = 0) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        family = i - i % 3  # households of three; the first member is the guarantor
+        rows.append(
+            {
+                "external_id": f"P{i}",
+                "first_name": FIRST[i % len(FIRST)],
+                "last_name": LAST[(i // 3) % len(LAST)] + ("" if version == 0 else "-Lee"),
+                "preferred_name": None,
+                "birthdate": (date(1950, 1, 1) + timedelta(days=i % 25_000)).isoformat(),
+                "status": STATUSES[i % len(STATUSES)],
+                "email": f"patient{i}@example.com",
+                "mobile": f"+1512{2000000 + i % 7_999_999:07d}",
+                "communication_preference": "sms" if i % 4 else "email",
+                "sms_consent": i % 5 != 0,
+                "email_consent": i % 7 != 0,
+                "household_id": f"H{family}",
+                "guarantor_external_id": f"P{family}",
+                "primary_provider_external_id": "DR1",
+                "first_visit_date": "2015-03-02",
+                "last_visit_date": (date(2024, 1, 1) + timedelta(days=i % 700)).isoformat(),
+            }
+        )
+    return rows
+
+
+def appointment_rows(n: int, patients: int) -> list[dict[str, Any]]:
+    base = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        start = base + timedelta(minutes=30 * i)
+        rows.append(
+            {
+                "external_id": f"A{i}",
+                "patient_external_id": f"P{i % patients}",
+                "provider_external_id": "DR1",
+                "operatory_external_id": "OP1",
+                "start_at": start.isoformat(),
+                "end_at": (start + timedelta(minutes=60)).isoformat(),
+                "status": "scheduled",
+            }
+        )
+    return rows
+
+
+def recreate_database(admin_url: str) -> str:
+    url = make_url(admin_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    return url.set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+class Bench:
+    def __init__(self, database_url: str, redis_url: str) -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.sessions = session_maker(database_url)
+        self.results: list[tuple[str, int, float]] = []
+
+    async def setup(self) -> None:
+        async with unit_of_work(self.sessions) as session:
+            tenant = await tenancy_service.create_tenant(session, TenantCreate(name="Bench Dental"))
+            location = await tenancy_service.create_location(
+                session, tenant.id, LocationCreate(name="Main", timezone="America/Chicago")
+            )
+            created = await oauth_service.create_client(
+                session, tenant.id, name="bench bridge", scopes=["pms:sync", "patients:read"]
+            )
+            settings = Settings(database_url=self.database_url, redis_url=self.redis_url)
+            minted = await oauth_service.issue_client_token(session, created.client, settings.oauth)
+        self.tenant_id, self.location_id, self.token = tenant.id, location.id, minted.access_token
+        await self.sync("providers", [{"external_id": "DR1", "kind": "dentist", "name": "Dr A"}])
+        await self.sync("operatories", [{"external_id": "OP1", "name": "Op 1"}])
+
+    async def sync(self, entity: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+        totals = {"created": 0, "updated": 0, "unchanged": 0}
+        for start in range(0, len(rows), BATCH):
+            async with unit_of_work(self.sessions, self.tenant_id) as session:
+                result = await ingest.sync_batch(
+                    session,
+                    tenant_id=self.tenant_id,
+                    location_id=self.location_id,
+                    entity=entity,
+                    rows=rows[start : start + BATCH],
+                    now=utcnow(),
+                )
+            for key in totals:
+                totals[key] += getattr(result, key)
+        return totals
+
+    async def timed(self, label: str, n: int, work: Callable[[], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        outcome = await work()
+        elapsed = time.perf_counter() - started
+        self.results.append((label, n, elapsed))
+        print(f"  {label:<58} {n:>9,} rows {elapsed:7.2f} s {n / elapsed:>10,.0f} rows/s")
+        return outcome
+
+    async def _arrays(self, session: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+        spec = ENTITIES[entity]
+        valid = ingest.validate_rows(spec, rows, "US", ingest._Errors())
+        resolved = await ingest.resolve_references(
+            session, spec, valid, self.tenant_id, self.location_id, ingest._Errors()
+        )
+        ids = ingest.new_ids(spec.id_kind, len(valid))
+        batch_ids = {r.external_id: i for r, i in zip(valid, ids, strict=True)}  # type: ignore[attr-defined]
+        return spec, ingest._column_arrays(spec, valid, ids, resolved, batch_ids)
+
+    async def executemany(self, entity: str, rows: list[dict[str, Any]]) -> None:
+        """The same upsert statement, one parameter set per row (asyncpg executemany)."""
+        for start in range(0, len(rows), BATCH):
+            async with unit_of_work(self.sessions, self.tenant_id) as session:
+                spec, arrays = await self._arrays(session, entity, rows[start : start + BATCH])
+                # unnest of one-element arrays: the statement is the production one.
+                records = [[[col[i]] for col in arrays] for i in range(len(arrays[0]))]
+                conn = await ingest_sql.driver_connection(session)
+                now = utcnow()
+                await conn.executemany(
+                    ingest_sql.upsert_statement(spec),
+                    [(self.tenant_id, self.location_id, now, *r) for r in records],
+                )
+
+    async def copy_tuples(self, entity: str, rows: list[dict[str, Any]]) -> Any:
+        """The validated tuples of `rows` (prepared outside the timing)."""
+        async with unit_of_work(self.sessions, self.tenant_id) as session:
+            spec, arrays = await self._arrays(session, entity, rows)
+        columns = ["id", "external_id", *spec.columns]
+        return spec, columns, list(zip(*arrays[: len(columns)], strict=True))
+
+    async def copy_floor(self, prepared: Any) -> None:
+        """COPY the same tuples into an index-less scratch table: the floor."""
+        spec, columns, records = prepared
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            table = f"scratch_{spec.table_name}"
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+            await conn.execute(
+                f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {spec.table_name} "
+                "WITH NO DATA"
+            )
+            await conn.copy_records_to_table(table, records=records, columns=columns)
+        finally:
+            await conn.close()
+
+    async def http(self, rows: list[dict[str, Any]]) -> None:
+        settings = Settings(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            log_level="WARNING",
+            rate_limits=RateLimitSettings(enabled=False),
+        )
+        app = create_app(settings)
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                for start in range(0, len(rows), BATCH):
+                    response = await client.post(
+                        f"/v1/sync/locations/{self.location_id}/patients",
+                        json={"rows": rows[start : start + BATCH]},
+                        headers={
+                            "Authorization": f"Bearer {self.token}",
+                            "Idempotency-Key": str(uuid.uuid4()),
+                        },
+                        timeout=120,
+                    )
+                    response.raise_for_status()
+
+
+async def main(patients: int, appointments: int, http_rows: int) -> None:
+    admin = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    if not admin:
+        raise SystemExit("Set DATABASE_URL (an admin URL; a scratch database is created)")
+    database_url = recreate_database(admin)
+    upgrade(database_url)
+    bench = Bench(database_url, redis_url)
+    await bench.setup()
+    p0, p1 = patient_rows(patients), patient_rows(patients, version=1)
+    appts = appointment_rows(appointments, patients)
+    print(f"postgres: {database_url.rsplit('@', 1)[-1]}   batch: {BATCH:,} rows / transaction")
+    p_tuples = await bench.copy_tuples("patients", p0)
+    await bench.timed(
+        "patients  COPY into index-less scratch table (floor)",
+        patients,
+        lambda: bench.copy_floor(p_tuples),
+    )
+    await bench.timed(
+        "patients  sync_batch: first load (inserts)", patients, lambda: bench.sync("patients", p0)
+    )
+    await bench.timed(
+        "patients  sync_batch: every row changed (updates)",
+        patients,
+        lambda: bench.sync("patients", p1),
+    )
+    await bench.timed(
+        "patients  sync_batch: nothing changed", patients, lambda: bench.sync("patients", p1)
+    )
+    em = min(patients, 20_000)
+    await bench.timed(
+        "patients  same upsert via executemany (changed rows)",
+        em,
+        lambda: bench.executemany("patients", p0[:em]),
+    )
+    await bench.timed(
+        f"patients  HTTP POST /v1/sync/.../patients ({BATCH:,}/request)",
+        http_rows,
+        lambda: bench.http(p1[:http_rows]),
+    )
+    a_tuples = await bench.copy_tuples("appointments", appts)
+    await bench.timed(
+        "appointments  COPY into index-less scratch table (floor)",
+        appointments,
+        lambda: bench.copy_floor(a_tuples),
+    )
+    await bench.timed(
+        "appointments  sync_batch: first load (inserts)",
+        appointments,
+        lambda: bench.sync("appointments", appts),
+    )
+    await bench.timed(
+        "appointments  sync_batch: nothing changed",
+        appointments,
+        lambda: bench.sync("appointments", appts),
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--appointments", type=int, default=100_000)
+    parser.add_argument("--http-rows", type=int, default=20_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.patients, args.appointments, args.http_rows))
