@@ -1,0 +1,309 @@
+"""Slots and next-available answers (cached, see cache.py) and the booking policy.
+
+Holds and confirmations live in holds.py, reschedules, cancellations and expiry in
+changes.py, the daily report in report.py. REST and GraphQL call these functions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.booking import cache, repository
+from api.booking.calendar import buffers_of, engine_type, load_calendar, require_type, rules_of
+from api.booking.schemas import (
+    NextAvailableOut,
+    PolicyIn,
+    PolicyOut,
+    SlotOut,
+    SlotsOut,
+    TypeBuffers,
+)
+from api.core.errors import NotFound, ValidationProblem
+from api.core.settings import BookingSettings
+from api.engines import slots as engine
+from api.practice import freshness
+from api.tenancy import repository as tenancy_repository
+from api.tenancy.models import Location
+
+MAX_RANGE = timedelta(days=31)
+_LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class BookingDeps:
+    """What booking services need beyond the session: their settings and the slot cache."""
+
+    settings: BookingSettings
+    redis: Redis | None
+
+
+async def require_location(
+    session: AsyncSession, principal: Principal, location_id: str
+) -> Location:
+    location = await tenancy_repository.get_location(
+        session, principal.tenant_id, location_id, principal.location_ids
+    )
+    if location is None:
+        raise NotFound(f"There is no location {location_id}.")
+    return location
+
+
+def _invalid(field: str, message: str) -> ValidationProblem:
+    return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def parse_bound(value: str, field: str, time_zone: str, *, is_end: bool) -> datetime:
+    """A local date (`2026-11-22`: its local midnight; as `end`, inclusive: the next
+    midnight) or an RFC 3339 instant with an offset."""
+    value = value.strip()
+    if _LOCAL_DATE.match(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise _invalid(field, "not a calendar date") from None
+        first, last = engine.local_dates_to_utc(day, day, time_zone)
+        return last if is_end else first
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise _invalid(field, "a local date (2026-11-22) or RFC 3339 with offset") from None
+    if moment.tzinfo is None:
+        raise _invalid(field, "an RFC 3339 time needs its UTC offset (or send a local date)")
+    return moment
+
+
+def slot_out(slot: engine.Slot) -> SlotOut:
+    operatories: list[str] = []
+    for candidate in slot.candidates:
+        operatories.extend(o for o in candidate.operatory_ids if o not in operatories)
+    return SlotOut(
+        start=slot.start_local,
+        end=slot.end_local,
+        providers=list(slot.provider_ids),
+        operatories=operatories,
+    )
+
+
+def refusal_problem(refusal: engine.Refusal) -> ValidationProblem:
+    field = (
+        "provider"
+        if refusal.reason == engine.RefusalReason.PROVIDER_NOT_ALLOWED
+        else ("appointment_type")
+    )
+    return ValidationProblem(
+        refusal.detail,
+        errors=[{"field": field, "message": refusal.reason.value}],
+        extra={"reason": refusal.reason.value},
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    location: Location
+    data_as_of: datetime | None
+    rules: engine.BookingRules
+    appointment_type: engine.AppointmentType
+    version: str
+    policy: Any
+
+
+async def _prepare(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    location_id: str,
+    appointment_type_id: str,
+    now: datetime,
+) -> _Prepared:
+    location = await require_location(session, principal, location_id)
+    as_of = await freshness.require_fresh(session, location.tenant_id, location.id, now)
+    # The version is read before the calendar (see cache.py).
+    policy = await repository.get_policy(session, location.tenant_id, location.id)
+    sync = await repository.sync_state(session, location.tenant_id, location.id)
+    row = await require_type(
+        session, location.tenant_id, location.id, appointment_type_id, "appointment_type"
+    )
+    return _Prepared(
+        location=location,
+        data_as_of=as_of,
+        rules=rules_of(policy, deps.settings),
+        appointment_type=engine_type(row, buffers_of(policy, row.id)),
+        version=cache.calendar_version(policy, sync),
+        policy=policy,
+    )
+
+
+def _after_notice(slot: dict[str, Any], earliest: datetime) -> bool:
+    return datetime.fromisoformat(slot["start"]) >= earliest
+
+
+async def find_slots(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    *,
+    location_id: str,
+    appointment_type_id: str,
+    start: str,
+    end: str,
+    provider_id: str | None,
+    now: datetime,
+) -> SlotsOut:
+    prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
+    zone = prepared.location.timezone
+    start_at = parse_bound(start, "start", zone, is_end=False)
+    end_at = parse_bound(end, "end", zone, is_end=True)
+    if end_at <= start_at:
+        raise _invalid("end", "must be after start")
+    if end_at - start_at > MAX_RANGE:
+        raise _invalid("end", "the range may span at most 31 days")
+    earliest = now + timedelta(minutes=prepared.rules.min_notice_minutes)
+    params = {
+        "q": "slots",
+        "type": appointment_type_id,
+        "start": start_at.isoformat(),
+        "end": end_at.isoformat(),
+        "provider": provider_id,
+    }
+    key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
+    cached = await cache.read(deps.redis, key, now)
+    if cached is None:
+        loaded = await load_calendar(
+            session, prepared.location, prepared.policy, start=start_at, end=end_at, now=now
+        )
+        found = engine.find_slots(
+            loaded.calendar,
+            prepared.appointment_type,
+            prepared.rules,
+            now=now,
+            start=start_at,
+            end=end_at,
+            provider_id=provider_id,
+        )
+        if isinstance(found, engine.Refusal):
+            raise refusal_problem(found)
+        cached = [slot_out(s).model_dump(mode="json") for s in found]
+        await cache.store(
+            deps.redis,
+            key,
+            cached,
+            ttl_seconds=deps.settings.slot_cache_ttl_seconds,
+            now=now,
+            not_after=loaded.next_hold_expiry,
+        )
+    return SlotsOut(
+        data=[SlotOut.model_validate(s) for s in cached if _after_notice(s, earliest)],
+        data_as_of=prepared.data_as_of,
+        time_zone=zone,
+    )
+
+
+async def next_available(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    *,
+    location_id: str,
+    appointment_type_id: str,
+    provider_id: str | None,
+    after: str | None,
+    now: datetime,
+) -> NextAvailableOut:
+    prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
+    zone = prepared.location.timezone
+    after_at = parse_bound(after, "after", zone, is_end=False) if after else None
+    earliest = now + timedelta(minutes=prepared.rules.min_notice_minutes)
+    params = {"q": "next", "type": appointment_type_id, "provider": provider_id, "after": after}
+    key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
+    cached = await cache.read(deps.redis, key, now)
+    # A cached first slot that has since fallen inside the notice period is recomputed.
+    if cached is None or (cached.get("slot") and not _after_notice(cached["slot"], earliest)):
+        search_from = max(after_at or now, now)
+        loaded = await load_calendar(
+            session,
+            prepared.location,
+            prepared.policy,
+            start=search_from,
+            end=now + timedelta(days=prepared.rules.horizon_days),
+            now=now,
+        )
+        found = engine.next_available(
+            loaded.calendar,
+            prepared.appointment_type,
+            prepared.rules,
+            now=now,
+            after=after_at,
+            provider_id=provider_id,
+        )
+        if isinstance(found, engine.Refusal):
+            raise refusal_problem(found)
+        cached = {"slot": slot_out(found).model_dump(mode="json") if found else None}
+        await cache.store(
+            deps.redis,
+            key,
+            cached,
+            ttl_seconds=deps.settings.slot_cache_ttl_seconds,
+            now=now,
+            not_after=loaded.next_hold_expiry,
+        )
+    slot = cached.get("slot")
+    return NextAvailableOut(
+        data=SlotOut.model_validate(slot) if slot else None,
+        data_as_of=prepared.data_as_of,
+        time_zone=zone,
+    )
+
+
+# --- the booking policy --------------------------------------------------------------------
+
+
+def policy_out(location_id: str, policy: Any, settings: BookingSettings) -> PolicyOut:
+    rules = rules_of(policy, settings)
+    buffers = (policy.type_buffers if policy else None) or {}
+    return PolicyOut(
+        location_id=location_id,
+        min_notice_minutes=rules.min_notice_minutes,
+        horizon_days=rules.horizon_days,
+        step_minutes=rules.step_minutes,
+        type_buffers={k: TypeBuffers.model_validate(v) for k, v in sorted(buffers.items())},
+    )
+
+
+async def get_policy(
+    session: AsyncSession, principal: Principal, deps: BookingDeps, location_id: str
+) -> PolicyOut:
+    location = await require_location(session, principal, location_id)
+    policy = await repository.get_policy(session, location.tenant_id, location.id)
+    return policy_out(location.id, policy, deps.settings)
+
+
+async def put_policy(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    location_id: str,
+    data: PolicyIn,
+) -> PolicyOut:
+    location = await require_location(session, principal, location_id)
+    for type_id in data.type_buffers:
+        await require_type(
+            session, location.tenant_id, location.id, type_id, f"type_buffers.{type_id}"
+        )
+    policy = await repository.upsert_policy(
+        session,
+        location.tenant_id,
+        location.id,
+        {
+            "min_notice_minutes": data.min_notice_minutes,
+            "horizon_days": data.horizon_days,
+            "step_minutes": data.step_minutes,
+            "type_buffers": {k: v.model_dump() for k, v in data.type_buffers.items()},
+        },
+    )
+    return policy_out(location.id, policy, deps.settings)
