@@ -1,0 +1,176 @@
+"""GraphQL for messaging: the ledger, the sandbox outbox and template previews.
+
+Thin: each resolver calls the same service function as its REST twin (`/v1/messages`,
+`/v1/sandbox/messages`, `/v1/templates/preview`), with `communications:review`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import cast
+
+import pydantic
+import strawberry
+from strawberry.scalars import JSON
+
+from api.auth.scopes import Scope
+from api.core.errors import ValidationProblem
+from api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
+from api.graphql.context import Context
+from api.graphql.permissions import requires_scopes
+from api.messaging import service
+from api.messaging.models import Message as MessageRow
+from api.messaging.schemas import PreviewRequest
+
+Info = strawberry.Info[Context, None]
+REVIEW = Scope.COMMUNICATIONS_REVIEW.value
+
+
+@strawberry.type(description="One outbound message of the send ledger.")
+class Message:
+    id: strawberry.ID
+    location_id: str
+    patient_id: str | None
+    channel: str
+    source_kind: str
+    source_id: str
+    purpose: str | None
+    status: str = strawberry.field(description="queued, sent, delivered, failed, suppressed")
+    failure_reason: str | None
+    subject: str | None
+    body_text: str
+    sms_segments: int | None
+    provider_message_id: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: MessageRow) -> Message:
+        return cls(
+            id=strawberry.ID(row.id),
+            location_id=row.location_id,
+            patient_id=row.patient_id,
+            channel=row.channel,
+            source_kind=row.source_kind,
+            source_id=row.source_id,
+            purpose=row.purpose,
+            status=row.status,
+            failure_reason=row.failure_reason,
+            subject=row.subject,
+            body_text=row.body_text,
+            sms_segments=row.sms_segments,
+            provider_message_id=row.provider_message_id,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            delivered_at=row.delivered_at,
+        )
+
+
+@strawberry.type(description="One page of messages, by id.")
+class MessageConnection:
+    nodes: list[Message]
+    next_cursor: str | None
+
+
+@strawberry.type(description="A message the sandbox provider recorded instead of sending.")
+class SandboxMessage:
+    id: strawberry.ID
+    message_id: str
+    channel: str
+    to_address: str
+    subject: str | None
+    body_text: str
+    created_at: dt.datetime
+
+
+@strawberry.type(description="One page of sandbox messages, by id.")
+class SandboxMessageConnection:
+    nodes: list[SandboxMessage]
+    next_cursor: str | None
+
+
+def _page(first: int, after: str | None) -> PageParams:
+    if not 1 <= first <= MAX_LIMIT:
+        raise ValidationProblem(
+            f"`first` must be between 1 and {MAX_LIMIT}.",
+            errors=[{"field": "first", "message": f"between 1 and {MAX_LIMIT}"}],
+        )
+    return PageParams(limit=first, cursor=after)
+
+
+@strawberry.type
+class MessagingQuery:
+    @strawberry.field(extensions=[requires_scopes(REVIEW)], description="One message.")
+    async def message(self, info: Info, id: strawberry.ID) -> Message:
+        async with info.context.db() as session:
+            row = await service.get_message(session, info.context.principal, str(id))
+        return Message.from_row(row)
+
+    @strawberry.field(extensions=[requires_scopes(REVIEW)], description="The send ledger.")
+    async def messages(
+        self,
+        info: Info,
+        first: int = DEFAULT_LIMIT,
+        after: str | None = None,
+        source_kind: str | None = None,
+        source_id: str | None = None,
+        patient_id: str | None = None,
+        status: str | None = None,
+    ) -> MessageConnection:
+        page = _page(first, after)
+        filters: dict[str, str | None] = {
+            "source_kind": source_kind,
+            "source_id": source_id,
+            "patient_id": patient_id,
+            "status": status,
+        }
+        async with info.context.db() as session:
+            rows, cursor = await service.list_messages(
+                session, info.context.principal, page, filters
+            )
+        return MessageConnection(nodes=[Message.from_row(r) for r in rows], next_cursor=cursor)
+
+    @strawberry.field(
+        extensions=[requires_scopes(REVIEW)], description="What the sandbox provider recorded."
+    )
+    async def sandbox_messages(
+        self, info: Info, first: int = DEFAULT_LIMIT, after: str | None = None
+    ) -> SandboxMessageConnection:
+        page = _page(first, after)
+        async with info.context.db() as session:
+            rows, cursor = await service.list_sandbox(
+                session, info.context.principal, page, None, None
+            )
+        nodes = [
+            SandboxMessage(
+                id=strawberry.ID(r.id),
+                message_id=r.message_id,
+                channel=r.channel,
+                to_address=r.to_address,
+                subject=r.subject,
+                body_text=r.body_text,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+        return SandboxMessageConnection(nodes=nodes, next_cursor=cursor)
+
+    @strawberry.field(
+        extensions=[requires_scopes(REVIEW)],
+        description="Render a template (the body of POST /v1/templates/preview, as JSON).",
+    )
+    async def template_preview(self, info: Info, request: JSON) -> JSON:
+        try:
+            data = PreviewRequest.model_validate(request)
+        except pydantic.ValidationError as exc:
+            errors = [
+                {"field": ".".join(str(p) for p in e["loc"]) or "request", "message": e["msg"]}
+                for e in exc.errors()
+            ]
+            raise ValidationProblem("The request is not valid.", errors=errors) from exc
+        http_request = info.context.request
+        assert http_request is not None
+        settings = http_request.app.state.chairfill.settings
+        async with info.context.db() as session:
+            out = await service.preview(session, info.context.principal, data, settings)
+        return cast(JSON, out.model_dump(mode="json"))

@@ -1,0 +1,172 @@
+"""Messaging tables: the send ledger (`messages`), inbound replies, the sandbox outbox,
+and each tenant's provider and messaging settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.models import created_at_column, id_column, tenant_column
+from api.practice.models_base import ref
+from api.practice.models_people import _one_of
+
+MESSAGE_CHANNELS = ("sms", "email")
+MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed", "suppressed")
+SOURCE_KINDS = ("campaign", "cadence", "booking", "manual", "reply")
+PROVIDER_KINDS = ("sandbox", "smtp", "twilio")
+
+
+def _location_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"], ondelete="CASCADE"
+    )
+
+
+class Message(Base):
+    """One outbound message: the ledger row a send goes through exactly once.
+
+    queued -> sent -> delivered, or -> failed (with the reason); `suppressed` when an
+    opt-out, missing consent or missing address stopped it before the provider."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        _location_fk(),
+        ref("patients", "patient_id"),
+        _one_of("channel", MESSAGE_CHANNELS),
+        _one_of("status", MESSAGE_STATUSES),
+        _one_of("source_kind", SOURCE_KINDS),
+        # Exactly once per (source, patient, channel): a retried job or a repeated call
+        # finds this row instead of sending again.
+        UniqueConstraint(
+            "tenant_id",
+            "source_kind",
+            "source_id",
+            "recipient_key",
+            "channel",
+            name="uq_messages_send_key",
+        ),
+        Index("ix_messages_tenant_provider_message_id", "tenant_id", "provider_message_id"),
+        Index("ix_messages_tenant_to_address_created_at", "tenant_id", "to_address", "created_at"),
+        Index("ix_messages_tenant_patient", "tenant_id", "patient_id"),
+    )
+
+    tenant_id: Mapped[str] = tenant_column()
+    id: Mapped[str] = id_column()
+    location_id: Mapped[str] = mapped_column(String(40))
+    patient_id: Mapped[str | None] = mapped_column(String(40))
+    # The patient id, or `to:<address>` for a reply to someone not in the mirror.
+    recipient_key: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(8))
+    source_kind: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(80))
+    # recall, reminder, marketing, ... (the communication log's kind).
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    sms_encoding: Mapped[str | None] = mapped_column(String(8))
+    sms_segments: Mapped[int | None] = mapped_column(Integer)
+    chart_note: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    provider_kind: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = created_at_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InboundMessage(Base):
+    """A text a patient sent us; the provider's id makes a redelivered webhook a no-op."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        _location_fk(),
+        ref("patients", "patient_id"),
+        UniqueConstraint("tenant_id", "provider_kind", "provider_message_id"),
+    )
+
+    tenant_id: Mapped[str] = tenant_column()
+    id: Mapped[str] = id_column()
+    location_id: Mapped[str] = mapped_column(String(40))
+    patient_id: Mapped[str | None] = mapped_column(String(40))
+    provider_kind: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    from_address: Mapped[str] = mapped_column(String(254))
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    # stop | start | help | reply
+    action: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[dt.datetime] = created_at_column()
+
+
+class SandboxMessage(Base):
+    """What the sandbox provider "sent": readable at GET /v1/sandbox/messages."""
+
+    __tablename__ = "sandbox_messages"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+
+    tenant_id: Mapped[str] = tenant_column()
+    id: Mapped[str] = id_column()
+    message_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(8))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+
+class ProviderSetting(Base):
+    """The provider a tenant sends a channel through. Secrets (SMTP password, Twilio auth
+    token) are one Fernet ciphertext of their JSON, never returned by the API."""
+
+    __tablename__ = "messaging_providers"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        _one_of("channel", MESSAGE_CHANNELS),
+        _one_of("kind", PROVIDER_KINDS),
+    )
+
+    tenant_id: Mapped[str] = tenant_column()
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    secrets_ciphertext: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_at_column()
+    updated_at: Mapped[dt.datetime] = created_at_column()
+
+
+class MessagingPreferences(Base):
+    """A tenant's messaging choices (one row; absent means the defaults)."""
+
+    __tablename__ = "messaging_preferences"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+
+    tenant_id: Mapped[str] = tenant_column()
+    # Clinical variables (treatment, amounts) in SMS: off unless the practice turns it on.
+    allow_clinical_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = created_at_column()

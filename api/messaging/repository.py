@@ -1,0 +1,293 @@
+"""Queries for messaging (all tenant queries start from `scoped`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.pagination import PageParams, keyset
+from api.core.repository import scoped
+from api.messaging.models import (
+    InboundMessage,
+    Message,
+    MessagingPreferences,
+    ProviderSetting,
+    SandboxMessage,
+)
+from api.practice.models import LedgerBalance, OptOut, Patient, Procedure, Provider, Recall
+from api.tenancy.models import Location
+
+# --- the ledger ---------------------------------------------------------------------------
+
+
+async def message_by_key(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    recipient_key: str,
+    channel: str,
+) -> Message | None:
+    stmt = scoped(Message, tenant_id).where(
+        Message.source_kind == source_kind,
+        Message.source_id == source_id,
+        Message.recipient_key == recipient_key,
+        Message.channel == channel,
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert unless the (source, recipient, channel) key exists. True when inserted."""
+    stmt = (
+        insert(Message)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "source_kind", "source_id", "recipient_key", "channel"]
+        )
+        .returning(Message.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_message(
+    session: AsyncSession,
+    tenant_id: str,
+    message_id: str,
+    visible: frozenset[str] | None = None,
+    *,
+    for_update: bool = False,
+) -> Message | None:
+    stmt = scoped(Message, tenant_id, visible).where(Message.id == message_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def message_by_provider_id(
+    session: AsyncSession, tenant_id: str, provider_kind: str, provider_message_id: str
+) -> Message | None:
+    stmt = (
+        scoped(Message, tenant_id)
+        .where(
+            Message.provider_kind == provider_kind,
+            Message.provider_message_id == provider_message_id,
+        )
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def list_messages(
+    session: AsyncSession,
+    tenant_id: str,
+    visible: frozenset[str] | None,
+    page: PageParams,
+    filters: dict[str, str | None],
+) -> list[Message]:
+    stmt = scoped(Message, tenant_id, visible)
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(Message, name) == value)
+    return list((await session.execute(keyset(stmt, [Message.id], page))).scalars())
+
+
+async def last_outbound_to(session: AsyncSession, tenant_id: str, address: str) -> Message | None:
+    stmt = (
+        scoped(Message, tenant_id)
+        .where(Message.to_address == address, Message.source_kind != "reply")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- opt-outs and patients ----------------------------------------------------------------
+
+
+def _active_opt_outs(tenant_id: str, channel: str) -> Any:
+    return scoped(OptOut, tenant_id).where(
+        OptOut.deleted_at.is_(None), OptOut.channel.in_([channel, "all"])
+    )
+
+
+async def is_opted_out(
+    session: AsyncSession, tenant_id: str, channel: str, patient_id: str | None, address: str
+) -> bool:
+    who = [OptOut.contact_value == address]
+    if patient_id is not None:
+        who.append(OptOut.patient_id == patient_id)
+    stmt = _active_opt_outs(tenant_id, channel).where(or_(*who)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def own_opt_outs(
+    session: AsyncSession,
+    tenant_id: str,
+    channel: str,
+    source: str,
+    address: str,
+    patient_ids: Sequence[str],
+) -> list[OptOut]:
+    """Active opt-outs we recorded (`source`) for this address or these patients."""
+    who = [OptOut.contact_value == address]
+    if patient_ids:
+        who.append(OptOut.patient_id.in_(list(patient_ids)))
+    stmt = (
+        scoped(OptOut, tenant_id)
+        .where(
+            OptOut.deleted_at.is_(None),
+            OptOut.channel == channel,
+            OptOut.source == source,
+            or_(*who),
+        )
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def patients_with_mobile(session: AsyncSession, tenant_id: str, mobile: str) -> list[Patient]:
+    stmt = (
+        scoped(Patient, tenant_id)
+        .where(Patient.mobile == mobile, Patient.deleted_at.is_(None))
+        .order_by(Patient.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- inbound and sandbox ------------------------------------------------------------------
+
+
+async def insert_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
+    stmt = (
+        insert(InboundMessage)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "provider_kind", "provider_message_id"]
+        )
+        .returning(InboundMessage.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_inbound(session: AsyncSession, tenant_id: str, inbound_id: str) -> InboundMessage:
+    stmt = scoped(InboundMessage, tenant_id).where(InboundMessage.id == inbound_id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def list_sandbox(
+    session: AsyncSession,
+    tenant_id: str,
+    page: PageParams,
+    channel: str | None,
+    to_address: str | None,
+) -> list[SandboxMessage]:
+    stmt = scoped(SandboxMessage, tenant_id)
+    if channel is not None:
+        stmt = stmt.where(SandboxMessage.channel == channel)
+    if to_address is not None:
+        stmt = stmt.where(SandboxMessage.to_address == to_address)
+    return list((await session.execute(keyset(stmt, [SandboxMessage.id], page))).scalars())
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+async def provider_settings(session: AsyncSession, tenant_id: str) -> list[ProviderSetting]:
+    stmt = scoped(ProviderSetting, tenant_id).order_by(ProviderSetting.channel)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def provider_setting(
+    session: AsyncSession, tenant_id: str, channel: str
+) -> ProviderSetting | None:
+    stmt = scoped(ProviderSetting, tenant_id).where(ProviderSetting.channel == channel)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def twilio_settings_for_account(
+    session: AsyncSession, account_sid: str
+) -> list[ProviderSetting]:
+    """System look-up (no tenant yet): which tenants send SMS through this account."""
+    stmt = (
+        select(ProviderSetting)
+        .where(
+            ProviderSetting.kind == "twilio",
+            ProviderSetting.config["account_sid"].astext == account_sid,
+        )
+        .order_by(ProviderSetting.tenant_id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def preferences(session: AsyncSession, tenant_id: str) -> MessagingPreferences | None:
+    return (await session.execute(scoped(MessagingPreferences, tenant_id))).scalar_one_or_none()
+
+
+# --- what templates say about a patient ---------------------------------------------------
+
+
+async def provider_name(session: AsyncSession, tenant_id: str, provider_id: str) -> str | None:
+    stmt = select(Provider.name).where(Provider.tenant_id == tenant_id, Provider.id == provider_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def next_recall_date(session: AsyncSession, tenant_id: str, patient_id: str) -> date | None:
+    stmt = select(func.min(Recall.due_date)).where(
+        Recall.tenant_id == tenant_id,
+        Recall.patient_id == patient_id,
+        Recall.deleted_at.is_(None),
+        Recall.disabled.is_(False),
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def open_treatment(
+    session: AsyncSession, tenant_id: str, patient_id: str
+) -> list[tuple[str, Decimal]]:
+    """(description or code, fee) of the patient's planned, not yet completed procedures."""
+    stmt = (
+        select(func.coalesce(Procedure.description, Procedure.code), Procedure.fee)
+        .where(
+            Procedure.tenant_id == tenant_id,
+            Procedure.patient_id == patient_id,
+            Procedure.deleted_at.is_(None),
+            Procedure.status.in_(("proposed", "accepted", "scheduled")),
+        )
+        .order_by(Procedure.planned_date.nulls_last(), Procedure.id)
+    )
+    return [(str(d), Decimal(f)) for d, f in (await session.execute(stmt)).all()]
+
+
+async def household_balance(
+    session: AsyncSession, tenant_id: str, guarantor_id: str
+) -> Decimal | None:
+    stmt = select(func.sum(LedgerBalance.balance)).where(
+        LedgerBalance.tenant_id == tenant_id,
+        LedgerBalance.guarantor_id == guarantor_id,
+        LedgerBalance.deleted_at.is_(None),
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_patient(session: AsyncSession, tenant_id: str, patient_id: str) -> Patient | None:
+    stmt = scoped(Patient, tenant_id).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_location(session: AsyncSession, tenant_id: str, location_id: str) -> Location | None:
+    stmt = scoped(Location, tenant_id).where(Location.id == location_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def first_location(
+    session: AsyncSession, tenant_id: str, visible: frozenset[str] | None
+) -> Location | None:
+    stmt = scoped(Location, tenant_id, visible).order_by(Location.id).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
