@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import create_engine, pool
 
+from alembic import context
 from api.core.all_models import Tenant  # noqa: F401  (fills Base.metadata)
 from api.core.db import Base, sync_url
 from api.core.settings import get_settings
@@ -18,7 +18,9 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or get_settings().database_url
     if not url:
-        raise SystemExit("No database: set DATABASE_URL or run `chairfill migrate` (embedded default)")
+        raise SystemExit(
+            "No database: set DATABASE_URL or run `chairfill migrate` (embedded default)"
+        )
     return sync_url(url)
 
 

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.booking.router import router as booking_router
 from api.core import jobs
+from api.core.cors import PublishableKeyCORSMiddleware
 from api.core.errors import ProblemDetails, install_problem_handlers
 from api.core.logging import configure_logging
 from api.core.middleware import RequestContextMiddleware
@@ -15,8 +17,21 @@ from api.core.ops import router as ops_router
 from api.core.routing import operation_id
 from api.core.settings import Settings, get_settings
 from api.core.state import AppState
+from api.graphql.schema import build_schema, graphql_router
+from api.messaging.public_router import router as messaging_public_router
+from api.messaging.router import router as messaging_router
+from api.oauth2.router import router as oauth_router
+from api.practice.csv_router import router as csv_router
+from api.practice.router import router as practice_router
+from api.practice.sync_router import router as sync_router
+from api.practice.sync_router import writebacks_router
+from api.segments.router import router as segments_router
+from api.tasks.router import router as tasks_router
 from api.tenancy.router import locations_router
 from api.tenancy.router import router as identity_router
+from api.webhooks.catalog import register_webhook_docs
+from api.webhooks.router import events_router
+from api.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Chairfill turns a dental practice's own chart data into patient segments and audiences,
@@ -28,7 +43,9 @@ without double-booking.
 * **Errors**: RFC 9457 `application/problem+json`, validation errors name the field.
 * **Lists**: cursor-paginated (`limit`, `cursor` → `data`, `next_cursor`).
 * **Retries**: creating POSTs accept `Idempotency-Key` (stored 24 h).
-* **Rate limits**: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`.
+* **Rate limits**: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with
+  `Retry-After`.
+* **Webhooks**: Standard Webhooks signatures, at-least-once: deduplicate by `webhook-id`.
 * **GraphQL**: the same capabilities at `/graphql`.
 """
 
@@ -41,11 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await AppState.start(settings)
         app.state.chairfill = state
+        # Give back whatever queue was in use before (another app instance in the same
+        # process, e.g. in tests), not None, so its enqueues keep reaching Redis.
+        previous_queue = jobs.current_queue()
         jobs.use_queue(state.queue)
         try:
             yield
         finally:
-            jobs.use_queue(None)
+            jobs.use_queue(previous_queue)
             await state.close()
 
     app = FastAPI(
@@ -60,11 +80,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    # Added first so it runs inside the request context (preflights get ids and logs).
+    app.add_middleware(PublishableKeyCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(ops_router)
     app.include_router(identity_router)
     app.include_router(locations_router)
+    app.include_router(webhooks_router)
+    app.include_router(events_router)
+    app.include_router(practice_router)
+    app.include_router(sync_router)
+    app.include_router(csv_router)
+    app.include_router(writebacks_router)
+    app.include_router(segments_router)
+    app.include_router(messaging_router)
+    app.include_router(messaging_public_router)
+    app.include_router(booking_router)
+    app.include_router(tasks_router)
+    register_webhook_docs(app)
+    app.include_router(oauth_router)
+    app.include_router(graphql_router(build_schema(settings.graphql)))
     _document_problem_schema(app)
     return app
 
@@ -77,8 +113,15 @@ def _document_problem_schema(app: FastAPI) -> None:
             return app.openapi_schema
         schema = original()
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        schemas.setdefault("ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"))
-        for name, sub in ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
+        schemas.setdefault(
+            "ProblemDetails",
+            ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"),
+        )
+        for name, sub in (
+            ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+            .get("$defs", {})
+            .items()
+        ):
             schemas.setdefault(name, sub)
         schemas["ProblemDetails"].pop("$defs", None)
         app.openapi_schema = schema

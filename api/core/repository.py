@@ -10,9 +10,7 @@ from sqlalchemy import Select, select
 M = TypeVar("M")
 
 
-def scoped(
-    model: type[M], tenant_id: str, location_ids: frozenset[str] | None = None
-) -> Select[M]:
+def scoped(model: type[M], tenant_id: str, location_ids: frozenset[str] | None = None) -> Select[M]:
     """`SELECT model WHERE tenant_id = :tenant [AND location_id IN (:visible)]`."""
     stmt = select(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
     if location_ids is not None:

@@ -29,15 +29,35 @@ from strawberry.http import GraphQLRequestData
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from api.booking.graphql import BookingMutation, BookingQuery
 from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
 from api.graphql.errors import ProblemErrors, log_unexpected, masked_error
 from api.graphql.extensions import limit_extensions
+from api.messaging.graphql import MessagingQuery
+from api.practice.graphql import PracticeQuery
+from api.segments.graphql import SegmentsMutation, SegmentsQuery
+from api.tasks.graphql import TasksMutation, TasksQuery
 from api.tenancy.graphql import TenancyQuery
+from api.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 log = structlog.get_logger("chairfill.graphql")
 
-Query = merge_types("Query", (TenancyQuery,))
+Query = merge_types(
+    "Query",
+    (
+        TenancyQuery,
+        PracticeQuery,
+        SegmentsQuery,
+        WebhooksQuery,
+        MessagingQuery,
+        BookingQuery,
+        TasksQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation", (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation)
+)
 
 
 class ChairfillSchema(strawberry.Schema):
@@ -52,7 +72,7 @@ def build_schema(
     settings: GraphQLSettings,
     *,
     query: type = Query,
-    mutation: type | None = None,
+    mutation: type | None = Mutation,
     extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> ChairfillSchema:
     return ChairfillSchema(

@@ -35,7 +35,9 @@ async def test_cannot_write_a_row_for_another_tenant(sessions, practice, other_p
             await session.flush()
 
 
-async def test_wall_holds_after_a_commit_inside_the_unit_of_work(sessions, practice, other_practice):
+async def test_wall_holds_after_a_commit_inside_the_unit_of_work(
+    sessions, practice, other_practice
+):
     async with unit_of_work(sessions, practice.tenant.id) as session:
         await session.commit()  # a new transaction begins: it must be narrowed again
         role = (await session.execute(text("SELECT current_user"))).scalar_one()

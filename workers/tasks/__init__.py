@@ -11,11 +11,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
-from workers.tasks import maintenance, webhooks
+from workers.tasks import booking, maintenance, messaging, sync, webhooks
 
 Handler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any] | None]]
 
 HANDLERS: dict[str, Handler] = {
     "maintenance.purge_expired": maintenance.purge_expired,
     "webhooks.deliver": webhooks.deliver,
+    "messaging.send": messaging.send,
+    "sync.opendental_location": sync.opendental_location,
+    "booking.expire_holds": booking.expire_holds,
+    "booking.daily_report": booking.daily_report,
 }
