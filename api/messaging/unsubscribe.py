@@ -43,7 +43,11 @@ def make_token(secret_key: str, target: UnsubscribeTarget) -> str:
 def read_token(secret_key: str, token: str) -> UnsubscribeTarget | None:
     payload, _, mac = token.partition(".")
     # compare_digest refuses non-ASCII text; a token with any is forged anyway.
-    if not payload or not token.isascii() or not hmac.compare_digest(mac, _mac(secret_key, payload)):
+    if (
+        not payload
+        or not token.isascii()
+        or not hmac.compare_digest(mac, _mac(secret_key, payload))
+    ):
         return None
     try:
         tenant_id, patient_id, channel = json.loads(_unb64(payload))
