@@ -58,14 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await AppState.start(settings)
         app.state.chairfill = state
-        # Give back whatever queue was in use before (another app instance in the same
-        # process, e.g. in tests), not None, so its enqueues keep reaching Redis.
-        previous_queue = jobs.current_queue()
-        jobs.use_queue(state.queue)
+        jobs.activate(state.queue)
         try:
             yield
         finally:
-            jobs.use_queue(previous_queue)
+            jobs.deactivate(state.queue)
             await state.close()
 
     app = FastAPI(

@@ -11,7 +11,7 @@ ladder runs out, or the error is not transient, the row says `failed` with `last
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -101,7 +101,6 @@ class WorkerContext:
     sessions: async_sessionmaker[AsyncSession]
     queue: jobs.JobQueue
     retry_ladder: tuple[float, ...] = RETRY_LADDER
-    _previous_queue: jobs.JobQueue | None = field(default=None, repr=False)
 
     @classmethod
     async def start(
@@ -120,15 +119,13 @@ class WorkerContext:
             sessions=async_sessionmaker(engine, expire_on_commit=False),
             queue=queue,
             retry_ladder=tuple(retry_ladder),
-            _previous_queue=jobs.current_queue(),
         )
         # Jobs that tasks enqueue are pushed to Redis after their transaction commits.
-        jobs.use_queue(queue)
+        jobs.activate(queue)
         return context
 
     async def close(self) -> None:
-        # Give back whatever queue was in use before (an API app in the same process).
-        jobs.use_queue(self._previous_queue)
+        jobs.deactivate(self.queue)
         await webhook_tasks.close_http_client()
         await self.queue.close()
         await self.engine.dispose()

@@ -85,18 +85,26 @@ class JobQueue:
         await self.pool.aclose()
 
 
-_queue: JobQueue | None = None
+# The queues of the app instances and workers running in this process, newest last. A list
+# rather than one slot: instances may stop in any order (tests run several), and stopping
+# one must not leave the others without a queue.
+_active: list[JobQueue] = []
 
 
-def use_queue(queue: JobQueue | None) -> None:
-    """Set the queue the facade pushes to (app and worker start-up)."""
-    global _queue
-    _queue = queue
+def activate(queue: JobQueue) -> None:
+    """Start pushing through `queue` (app or worker start-up)."""
+    _active.append(queue)
+
+
+def deactivate(queue: JobQueue) -> None:
+    """`queue` is closing: push through the previous active one, if any."""
+    if queue in _active:
+        _active.remove(queue)
 
 
 def current_queue() -> JobQueue | None:
     """The queue in use (a worker started in the API's process restores it when done)."""
-    return _queue
+    return _active[-1] if _active else None
 
 
 async def enqueue(
@@ -140,8 +148,9 @@ def _pending_pushes(session: AsyncSession) -> list[Job]:
     async def _push() -> None:
         sync.info.pop(_TO_PUSH, None)
         # If Redis is down now, the rows stay pending and the reconciler pushes them later.
-        if _queue is not None:
-            await _queue.push_many(waiting)
+        queue = current_queue()
+        if queue is not None:
+            await queue.push_many(waiting)
 
     sync.info[_TO_PUSH] = (_push, waiting)
     after_commit(session, _push)

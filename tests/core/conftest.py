@@ -13,7 +13,6 @@ from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.core import jobs
 from api.core.db import unit_of_work
 from api.core.settings import Settings
 from api.main import create_app
@@ -26,17 +25,12 @@ ORIGIN = "https://widget.brightsmiles.example"
 
 @asynccontextmanager
 async def running_app(settings: Settings, *routers: APIRouter) -> AsyncIterator[FastAPI]:
-    """Another app in this process. Its start-up points the jobs facade at its own queue
-    and its shutdown clears it; the session app's queue is put back afterwards."""
-    previous = jobs._queue
+    """Another app in this process (its queue is active only while it runs)."""
     app = create_app(settings)
     for router in routers:
         app.include_router(router)
-    try:
-        async with LifespanManager(app):
-            yield app
-    finally:
-        jobs.use_queue(previous)
+    async with LifespanManager(app):
+        yield app
 
 
 def client_for(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:

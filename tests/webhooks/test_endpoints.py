@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from api.core import jobs
 from api.core.db import unit_of_work
 from api.core.settings import WebhookSettings
 from api.main import create_app
@@ -172,24 +171,20 @@ async def test_private_targets_refused_when_not_allowed(servers, practice):
 
     strict = make_settings(servers, webhooks=WebhookSettings(allow_private_targets=False))
     app = create_app(strict)
-    shared_queue = jobs.current_queue()  # a second app's shutdown would unset it
-    try:
-        async with LifespanManager(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                for url in [
-                    "http://127.0.0.1:8080/hook",
-                    "https://10.1.2.3/hook",
-                    "https://169.254.169.254/latest/meta-data",
-                    "https://[::1]/hook",
-                    "https://localhost/hook",
-                    "https://0.0.0.0/hook",
-                    "https://224.0.0.1/hook",
-                ]:
-                    response = await c.post(BASE, headers=practice.headers, json={"url": url})
-                    assert response.status_code == 422, (url, response.text)
-                    error = response.json()["errors"][0]
-                    assert error["field"] == "url"
-                    assert "non-public" in error["message"], error
-    finally:
-        jobs.use_queue(shared_queue)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for url in [
+                "http://127.0.0.1:8080/hook",
+                "https://10.1.2.3/hook",
+                "https://169.254.169.254/latest/meta-data",
+                "https://[::1]/hook",
+                "https://localhost/hook",
+                "https://0.0.0.0/hook",
+                "https://224.0.0.1/hook",
+            ]:
+                response = await c.post(BASE, headers=practice.headers, json={"url": url})
+                assert response.status_code == 422, (url, response.text)
+                error = response.json()["errors"][0]
+                assert error["field"] == "url"
+                assert "non-public" in error["message"], error

@@ -1,0 +1,457 @@
+"""Slot endpoint over real HTTP against the same server's bare endpoint (issue 6, 9b).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        REDIS_URL=redis://127.0.0.1:6379/11 .venv/bin/python -m bench.booking.slots \\
+        [--seconds 10] [--concurrency 16] [--keep-db]
+
+Builds a scratch database (`cf_bench_slots`, migrated from scratch; dropped at the end
+unless --keep-db) and flushes the given Redis db (FLUSHDB only). One practice in
+America/Chicago: 10 providers, 12 operatories, weekly schedules (Mon-Fri 08:00-12:00 and
+13:00-17:00, two providers also Saturday 08:00-13:00), one self-bookable 30-minute type
+(any provider, any operatory) and ~50% of every provider's hours of the next 62 days
+booked through synced PMS appointments (all pushed with api.practice.ingest.sync_batch).
+
+Starts one real uvicorn process on loopback and, with one httpx.AsyncClient at fixed
+concurrency for a fixed duration each, measures side by side:
+  - GET /v1/locations/{id}/slots for a 31-day range, always the same range (cache warm);
+  - the same, every request a different start (start day cycles over 28 days, plus a
+    distinct number of seconds after local midnight), so every request misses the cache;
+  - GET /healthz, the floor: the same server and client with no work behind the route.
+Also the very first slot call after startup (cold process, cold cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from api.core.clock import utcnow
+from api.core.db import session_maker, unit_of_work
+from api.core.migrate import upgrade
+from api.core.settings import OAuthSettings
+from api.oauth2 import service as oauth_service
+from api.practice import ingest
+from api.tenancy import service as tenancy_service
+from api.tenancy.schemas import LocationCreate, TenantCreate
+from bench.booking.race import free_port
+
+DB_NAME = "cf_bench_slots"
+ZONE = ZoneInfo("America/Chicago")
+PROVIDERS = 10
+OPERATORIES = 12
+BOOKED_DAYS = 62
+BUSY_SHARE = 0.5
+
+
+def _conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(admin_url: str) -> str:
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    return make_url(admin_url).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str) -> None:
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+@contextmanager
+def uvicorn_process(database_url: str, redis_url: str):
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CHAIRFILL_ENV": "test",
+        "CHAIRFILL_LOG_LEVEL": "WARNING",
+        "CHAIRFILL_RATE_LIMITS__CLIENT_PER_MINUTE": "100000000",
+        "CHAIRFILL_RATE_LIMITS__ANONYMOUS_PER_MINUTE": "100000000",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--timeout-keep-alive",
+            "600",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not become ready")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _schedules() -> list[dict[str, Any]]:
+    rows = []
+    for p in range(PROVIDERS):
+        for weekday in range(5):
+            for start, end in (("08:00", "12:00"), ("13:00", "17:00")):
+                rows.append(
+                    {
+                        "external_id": f"w-p{p}-{weekday}-{start}",
+                        "kind": "weekly",
+                        "provider_external_id": f"p{p}",
+                        "weekday": weekday,
+                        "start_time": start,
+                        "end_time": end,
+                    }
+                )
+        if p < 2:
+            rows.append(
+                {
+                    "external_id": f"w-p{p}-5",
+                    "kind": "weekly",
+                    "provider_external_id": f"p{p}",
+                    "weekday": 5,
+                    "start_time": "08:00",
+                    "end_time": "13:00",
+                }
+            )
+    return rows
+
+
+def _hours(p: int, day: date) -> list[tuple[int, int]]:
+    """Working windows as minutes after local midnight."""
+    if day.weekday() < 5:
+        return [(8 * 60, 12 * 60), (13 * 60, 17 * 60)]
+    if day.weekday() == 5 and p < 2:
+        return [(8 * 60, 13 * 60)]
+    return []
+
+
+def _appointments(first: date, rng: random.Random) -> tuple[list[dict[str, Any]], float]:
+    """Non-overlapping PMS appointments (per provider and per operatory) filling about
+    BUSY_SHARE of every provider's working time; returns rows and the booked share."""
+    rows: list[dict[str, Any]] = []
+    worked = booked = 0
+    for offset in range(BOOKED_DAYS):
+        day = first + timedelta(days=offset)
+        op_busy: list[list[tuple[int, int]]] = [[] for _ in range(OPERATORIES)]
+        for p in range(PROVIDERS):
+            for lo, hi in _hours(p, day):
+                worked += hi - lo
+                target = (hi - lo) * BUSY_SHARE
+                filled = 0
+                cursor = lo
+                # Walk the window: a free gap, then an appointment, until the target.
+                for _ in range(100):
+                    if filled >= target:
+                        break
+                    length = rng.choice((30, 30, 45, 60, 60, 90))
+                    length = min(length, int(target - filled) // 15 * 15 or 15)
+                    gap = rng.choice((0, 15, 15, 30, 45, 60))
+                    start = cursor + gap
+                    if start + length > hi:
+                        start = cursor
+                    if start + length > hi:
+                        break
+                    free_ops = [
+                        o
+                        for o in range(OPERATORIES)
+                        if all(start >= e or start + length <= s for s, e in op_busy[o])
+                    ]
+                    if not free_ops:
+                        cursor = start + 15
+                        continue
+                    op = rng.choice(free_ops)
+                    op_busy[op].append((start, start + length))
+                    at = datetime.combine(day, datetime.min.time(), ZONE)
+                    rows.append(
+                        {
+                            "external_id": f"a-{day.isoformat()}-p{p}-{start}",
+                            "patient_external_id": f"pt{rng.randrange(300)}",
+                            "provider_external_id": f"p{p}",
+                            "operatory_external_id": f"op{op}",
+                            "start_at": (at + timedelta(minutes=start)).isoformat(),
+                            "end_at": (at + timedelta(minutes=start + length)).isoformat(),
+                            "status": rng.choice(("scheduled", "confirmed")),
+                        }
+                    )
+                    filled += length
+                    booked += length
+                    cursor = start + length
+    return rows, booked / worked if worked else 0.0
+
+
+async def setup(database_url: str, first: date) -> dict[str, Any]:
+    sessions = session_maker(database_url)
+    async with unit_of_work(sessions) as session:
+        tenant = await tenancy_service.create_tenant(session, TenantCreate(name="Slots Dental"))
+        location = await tenancy_service.create_location(
+            session, tenant.id, LocationCreate(name="Main", timezone="America/Chicago")
+        )
+        client = await oauth_service.create_client(
+            session, tenant.id, name="bench", scopes=["schedule:read"], location_ids=None
+        )
+        token = (
+            await oauth_service.issue_client_token(
+                session, client.client, OAuthSettings(access_token_ttl_seconds=6 * 3600)
+            )
+        ).access_token
+    rng = random.Random(9)
+    appointments, share = _appointments(first, rng)
+    batches: list[tuple[str, list[dict[str, Any]]]] = [
+        (
+            "providers",
+            [
+                {
+                    "external_id": f"p{p}",
+                    "kind": "dentist" if p < 4 else "hygienist",
+                    "name": f"Provider {p}",
+                }
+                for p in range(PROVIDERS)
+            ],
+        ),
+        ("operatories", [{"external_id": f"op{o}", "name": f"Op {o}"} for o in range(OPERATORIES)]),
+        (
+            "appointment-types",
+            [
+                {
+                    "external_id": "exam",
+                    "name": "Exam",
+                    "duration_minutes": 30,
+                    "self_bookable": True,
+                }
+            ],
+        ),
+        ("schedules", _schedules()),
+        (
+            "patients",
+            [
+                {"external_id": f"pt{i}", "first_name": f"Pat{i}", "last_name": "Bench"}
+                for i in range(300)
+            ],
+        ),
+    ]
+    for start in range(0, len(appointments), 2000):
+        batches.append(("appointments", appointments[start : start + 2000]))
+    for entity, rows in batches:
+        async with unit_of_work(sessions, tenant.id) as session:
+            now = utcnow()
+            await ingest.sync_batch(
+                session,
+                tenant_id=tenant.id,
+                location_id=location.id,
+                entity=entity,
+                rows=rows,
+                watermark=now,
+                now=now,
+            )
+    async with sessions() as session:
+        type_id = (await session.execute(text("SELECT id FROM appointment_types"))).scalar_one()
+    return {
+        "location_id": location.id,
+        "token": token,
+        "type_id": type_id,
+        "appointments": len(appointments),
+        "booked_share": share,
+    }
+
+
+async def load(
+    client: httpx.AsyncClient,
+    url_for: Any,
+    headers: dict[str, str],
+    *,
+    seconds: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        for _ in range(10**7):  # bounded; the deadline ends it
+            if time.perf_counter() >= deadline:
+                return
+            url, params = url_for(next(counter))
+            began = time.perf_counter()
+            response = await client.get(url, params=params, headers=headers)
+            latencies.append(time.perf_counter() - began)
+            statuses[response.status_code] += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "n": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "statuses": dict(statuses),
+    }
+
+
+async def run(args: argparse.Namespace) -> None:
+    admin = os.environ["DATABASE_URL"]
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11")
+    database_url = create_database(admin)
+    try:
+        upgrade(database_url)
+        redis.Redis.from_url(redis_url).flushdb()
+        first = datetime.now(ZONE).date() + timedelta(days=1)
+        ctx = await setup(database_url, first)
+        await _measure(args, ctx, database_url, redis_url, first)
+    finally:
+        redis.Redis.from_url(redis_url).flushdb()
+        if not args.keep_db:
+            drop_database(admin)
+
+
+async def _measure(
+    args: argparse.Namespace, ctx: dict[str, Any], database_url: str, redis_url: str, first: date
+) -> None:
+    headers = {"Authorization": f"Bearer {ctx['token']}"}
+    path = f"/v1/locations/{ctx['location_id']}/slots"
+    warm_params = {
+        "appointment_type": ctx["type_id"],
+        "start": first.isoformat(),
+        "end": (first + timedelta(days=30)).isoformat(),
+    }
+
+    def miss_params(n: int) -> dict[str, str]:
+        day = first + timedelta(days=n % 28)
+        at = datetime.combine(day, datetime.min.time(), ZONE) + timedelta(seconds=1 + n // 28)
+        return {
+            "appointment_type": ctx["type_id"],
+            "start": at.isoformat(),
+            "end": (day + timedelta(days=30)).isoformat(),
+        }
+
+    with uvicorn_process(database_url, redis_url) as base:
+        limits = httpx.Limits(
+            max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+        )
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            began = time.perf_counter()
+            cold = await client.get(path, params=warm_params, headers=headers)
+            cold_ms = (time.perf_counter() - began) * 1000
+            cold.raise_for_status()
+            slots = len(cold.json()["data"])
+            uncached = []
+            for n in range(5):  # warm process, cold cache, one at a time
+                began = time.perf_counter()
+                (
+                    await client.get(path, params=miss_params(10**6 + n), headers=headers)
+                ).raise_for_status()
+                uncached.append((time.perf_counter() - began) * 1000)
+            # Short warm-up of both routes and the connection pool.
+            await load(
+                client, lambda n: ("/healthz", None), {}, seconds=1, concurrency=args.concurrency
+            )
+            await load(
+                client,
+                lambda n: (path, warm_params),
+                headers,
+                seconds=1,
+                concurrency=args.concurrency,
+            )
+            results = {}
+            runs = [
+                ("floor: GET /healthz", lambda n: ("/healthz", None), {}),
+                ("slots 31 days, cache warm", lambda n: (path, warm_params), headers),
+                ("slots 31 days, every request misses", lambda n: (path, miss_params(n)), headers),
+            ]
+            for name, url_for, hdrs in runs:
+                results[name] = await load(
+                    client, url_for, hdrs, seconds=args.seconds, concurrency=args.concurrency
+                )
+                print(f"  ... {name}: {results[name]['statuses']}", flush=True)
+    floor = results["floor: GET /healthz"]["rps"]
+    print()
+    print(
+        f"slot endpoint over HTTP, 1 uvicorn process, httpx client, concurrency "
+        f"{args.concurrency}, {args.seconds:g} s per row; {PROVIDERS} providers x "
+        f"{OPERATORIES} operatories, {ctx['appointments']:,} synced appointments "
+        f"({ctx['booked_share']:.0%} of working time booked), 30-min type, 15-min step; "
+        f"{slots} slots in the 31-day answer"
+    )
+    print()
+    print(
+        "| run                                   |  p50 ms |  p99 ms |   req/s | vs floor | requests | statuses"
+    )
+    print(
+        "|---------------------------------------|--------:|--------:|--------:|---------:|---------:|---------"
+    )
+    for name, r in results.items():
+        print(
+            f"| {name:<37} | {r['p50']:7.1f} | {r['p99']:7.1f} | {r['rps']:7,.0f} | "
+            f"{r['rps'] / floor:7.0%} | {r['n']:8,} | {r['statuses']}"
+        )
+    print(
+        f"| first slot call after startup (cold)  | {cold_ms:7.1f} |       - |       - |        - |        1 |"
+    )
+    print(
+        f"| uncached, one at a time (5, median)   | {statistics.median(uncached):7.1f} | "
+        f"      - |       - |        - |        5 | max {max(uncached):.1f} ms"
+    )
+    warm = results["slots 31 days, cache warm"]
+    met_p99 = warm["p99"] < 50
+    met_ratio = warm["rps"] / floor >= 0.30
+    print()
+    print(
+        f"targets (cache warm): p99 < 50 ms: {'met' if met_p99 else 'NOT met'} "
+        f"({warm['p99']:.1f} ms); >= 30% of floor throughput: "
+        f"{'met' if met_ratio else 'NOT met'} ({warm['rps'] / floor:.0%})"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--keep-db", action="store_true")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
