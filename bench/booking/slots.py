@@ -416,10 +416,12 @@ async def _measure(
     )
     print()
     print(
-        "| run                                   |  p50 ms |  p99 ms |   req/s | vs floor | requests | statuses"
+        "| run                                   |  p50 ms |  p99 ms |   req/s | vs floor "
+        "| requests | statuses"
     )
     print(
-        "|---------------------------------------|--------:|--------:|--------:|---------:|---------:|---------"
+        "|---------------------------------------|--------:|--------:|--------:|---------:"
+        "|---------:|---------"
     )
     for name, r in results.items():
         print(
@@ -427,7 +429,8 @@ async def _measure(
             f"{r['rps'] / floor:7.0%} | {r['n']:8,} | {r['statuses']}"
         )
     print(
-        f"| first slot call after startup (cold)  | {cold_ms:7.1f} |       - |       - |        - |        1 |"
+        f"| first slot call after startup (cold)  | {cold_ms:7.1f} |       - |       - "
+        "|        - |        1 |"
     )
     print(
         f"| uncached, one at a time (5, median)   | {statistics.median(uncached):7.1f} | "
