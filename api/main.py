@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -103,24 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _document_problem_schema(app: FastAPI) -> None:
+    """Every route's error responses refer to `ProblemDetails`; publish it (and the
+    models it nests) once in the components."""
     original = app.openapi
 
-    def openapi() -> dict:  # type: ignore[type-arg]
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        schemas.setdefault(
-            "ProblemDetails",
-            ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"),
-        )
-        for name, sub in (
-            ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
-            .get("$defs", {})
-            .items()
-        ):
-            schemas.setdefault(name, sub)
-        schemas["ProblemDetails"].pop("$defs", None)
+        problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, nested in problem.pop("$defs", {}).items():
+            schemas.setdefault(name, nested)
+        schemas.setdefault("ProblemDetails", problem)
         app.openapi_schema = schema
         return schema
 

@@ -42,9 +42,13 @@ class IdempotencyClaim:
     fingerprint: str
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
+def fingerprint(method: str, path: str, body: bytes | list[list[str]]) -> str:
+    """`body` is the raw body, or a form as `[name, value]` / `[name, filename, sha256]`."""
     digest = hashlib.sha256()
     digest.update(method.encode() + b" " + path.encode() + b"\n")
+    if isinstance(body, list):
+        digest.update(b"form:" + json.dumps(body, separators=(",", ":")).encode())
+        return digest.hexdigest()
     try:
         # Equivalent JSON (key order, whitespace) is the same request.
         digest.update(json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode())

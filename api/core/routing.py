@@ -8,12 +8,14 @@ rolled back on any error; jobs wait for the commit. Creating POSTs that depend o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from api.auth.dependencies import authenticate
@@ -48,6 +50,31 @@ _KEY_DESCRIPTION = (
 )
 
 
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def _request_content(request: Request) -> bytes | list[list[str]]:
+    """What the request says, for its fingerprint. A form is taken as its fields and files:
+    the multipart boundary changes on every retry, and when the endpoint declares File/Form
+    parameters FastAPI has already parsed the stream (Starlette caches the form, so both
+    read the same one). Anything else is the raw body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _FORM_TYPES:
+        return await request.body()
+    fields: list[list[str]] = []
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            digest = hashlib.sha256()
+            await value.seek(0)
+            while chunk := await value.read(1 << 16):
+                digest.update(chunk)
+            await value.seek(0)
+            fields.append([name, value.filename or "", digest.hexdigest()])
+        else:
+            fields.append([name, value])
+    return fields
+
+
 async def _claim_key(
     request: Request, principal: Principal, key: str | None, required: bool
 ) -> None:
@@ -64,7 +91,9 @@ async def _claim_key(
         tenant_id=principal.tenant_id,
         principal_id=principal.id,
         key=key,
-        fingerprint=idempotency.fingerprint(request.method, target, await request.body()),
+        fingerprint=idempotency.fingerprint(
+            request.method, target, await _request_content(request)
+        ),
     )
     state = request.app.state.chairfill
     stored = await idempotency.claim(state.sessions, claim, state.settings.idempotency)

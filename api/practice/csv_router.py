@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from fastapi import Query, Request
-from starlette.datastructures import UploadFile
+from fastapi import File, Form, Query, UploadFile
 
 from api.core.clock import utcnow
 from api.core.errors import FieldError, ValidationProblem
@@ -16,28 +15,6 @@ from api.practice.dependencies import PmsSync
 
 router = api_router("sync")
 MAX_CSV_BYTES = 20 * 1024 * 1024
-# The form is read in the body, not declared as File/Form parameters: FastAPI would parse
-# it before `Idempotent` fingerprints the raw body, and the body can be read only once.
-MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "mapping"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "The CSV"},
-                        "mapping": {
-                            "type": "string",
-                            "description": "JSON object: field -> CSV column header",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
 
 
 @router.post(
@@ -48,24 +25,17 @@ MULTIPART_BODY = {
     '"First Name"}`). All or nothing: any bad row answers 422 listing every error as '
     "`row N: Column` (the header is row 1) and imports nothing. Requires `Idempotency-Key`.",
     dependencies=[Idempotent],
-    openapi_extra=MULTIPART_BODY,
 )
 async def import_csv(
     location_id: str,
     principal: PmsSync,
     session: SessionDep,
-    request: Request,
+    file: Annotated[UploadFile, File(description="The CSV, first line the headers")],
+    mapping: Annotated[str, Form(description="JSON object: field -> CSV column header")],
     entity: Annotated[Literal["patients", "recalls"], Query()] = "patients",
 ) -> csv_import.CsvImportResult:
-    form = await request.form(max_files=1, max_fields=10)
-    file, mapping = form.get("file"), form.get("mapping")
-    if not isinstance(file, UploadFile):
-        raise ValidationProblem(
-            "Send the CSV as the multipart field `file`.",
-            errors=[FieldError(field="file", message="required: the CSV file")],
-        )
     try:
-        parsed = json.loads(mapping) if isinstance(mapping, str) else None
+        parsed = json.loads(mapping)
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Query, Security
+from fastapi import File, Form, Query, Security, UploadFile
 from pydantic import BaseModel
 
 from api.auth.dependencies import CurrentPrincipal, authorize
@@ -46,6 +46,20 @@ async def create_test_location(
             "Refused after writing.", errors=[{"field": "fail_after_write", "message": "set"}]
         )
     return tenancy_service.location_out(location)
+
+
+@router.post("/v1/_test/uploads", status_code=201, dependencies=[Idempotent])
+async def upload_test_file(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+    name: Annotated[str, Form()],
+) -> dict[str, str | int]:
+    """A multipart endpoint declaring File/Form parameters: writes a Location named `name`."""
+    location = await tenancy_service.create_location(
+        session, principal.tenant_id, LocationCreate(name=name, timezone="America/Chicago")
+    )
+    return {"id": location.id, "name": name, "size": len(await file.read())}
 
 
 @router.get("/v1/_test/schedule")

@@ -159,3 +159,27 @@ async def test_invalid_key_names_the_header(core_client, practice):
     )
     body = assert_problem(response, 422)
     assert body["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_multipart_file_and_form_endpoint_replays(core_client, practice, sessions):
+    # Each request gets its own multipart boundary, as real clients do on a retry.
+    url, key = "/v1/_test/uploads", str(uuid.uuid4())
+    files = {"file": ("patients.csv", b"Patient ID,First Name\n1,Ann\n", "text/csv")}
+    first = await core_client.post(
+        url, files=files, data={"name": "Upload"}, headers=_headers(practice, key)
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["size"] == 28
+    second = await core_client.post(
+        url, files=files, data={"name": "Upload"}, headers=_headers(practice, key)
+    )
+    assert second.status_code == 201, second.text
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    assert await _count(sessions, "Upload") == 1
+    changed = {"file": ("patients.csv", b"Patient ID,First Name\n2,Bob\n", "text/csv")}
+    other = await core_client.post(
+        url, files=changed, data={"name": "Upload"}, headers=_headers(practice, key)
+    )
+    assert assert_problem(other, 422)["type"].endswith("/idempotency-key-reused")
+    assert await _count(sessions, "Upload") == 1

@@ -173,3 +173,21 @@ async def test_rows_are_numbered_across_chunks(sessions, practice, monkeypatch):
     with pytest.raises(ValidationProblem) as unknown:
         await run("recalls", recalls, mapping)
     assert [e.field for e in unknown.value.errors] == ["row 4: Patient"]
+
+
+async def test_a_missing_file_or_mapping_is_named(client, practice):
+    url = f"/v1/sync/locations/{practice.locations[0].id}/imports/csv"
+    headers = practice.headers | {"Idempotency-Key": "csv-missing"}
+    response = await client.post(
+        url, data={"mapping": json.dumps(PATIENT_MAPPING)}, headers=headers
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["file"]
+    response = await client.post(
+        url,
+        files={"file": ("export.csv", PATIENTS_CSV.encode(), "text/csv")},
+        data={"mapping": "[1, 2]"},
+        headers=practice.headers | {"Idempotency-Key": "csv-bad-mapping"},
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["mapping"]
