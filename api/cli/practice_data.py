@@ -20,7 +20,8 @@ from api.core.db import new_engine, unit_of_work
 from api.practice.connectors import repository as connector_repository
 from api.practice.connectors import service as connectors
 from api.practice.demo.generator import DemoSpec
-from api.practice.demo.loader import LoadResult, load_practice, location_has_patients
+from api.practice.demo.loader import LoadResult, load_practice
+from api.practice.repository import location_has_patients
 from api.tenancy import repository as tenancy_repository
 from api.tenancy import service as tenancy_service
 from api.tenancy.schemas import LocationCreate, TenantCreate

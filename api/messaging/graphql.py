@@ -168,9 +168,8 @@ class MessagingQuery:
                 for e in exc.errors()
             ]
             raise ValidationProblem("The request is not valid.", errors=errors) from exc
-        http_request = info.context.request
-        assert http_request is not None
-        settings = http_request.app.state.chairfill.settings
         async with info.context.db() as session:
-            out = await service.preview(session, info.context.principal, data, settings)
+            out = await service.preview(
+                session, info.context.principal, data, info.context.settings
+            )
         return cast(JSON, out.model_dump(mode="json"))

@@ -96,12 +96,19 @@ async def opt_back_in(
     return len(lifted)
 
 
+async def unsubscribe_patient(
+    session: AsyncSession, tenant_id: str, patient_id: str
+) -> Patient | None:
+    """The patient an unsubscribe link names (None: the link is spent)."""
+    return await repository.get_patient(session, tenant_id, patient_id)
+
+
 async def unsubscribe_email(
     session: AsyncSession, tenant_id: str, patient_id: str, now: datetime
 ) -> Patient | None:
     """One-click unsubscribe: the patient (and their address) get no more email. Repeats
     are harmless. None when the patient is unknown (the link is then simply spent)."""
-    patient = await repository.get_patient(session, tenant_id, patient_id)
+    patient = await unsubscribe_patient(session, tenant_id, patient_id)
     if patient is None:
         return None
     await opt_out(

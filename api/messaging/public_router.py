@@ -14,7 +14,7 @@ from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.errors import Forbidden
 from api.core.state import AppState
-from api.messaging import inbound, optouts, repository
+from api.messaging import inbound, optouts
 from api.messaging.unsubscribe import read_token
 
 router = APIRouter(
@@ -120,7 +120,7 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     if target is None or target.channel != "email":
         return _invalid()
     async with unit_of_work(state.sessions, target.tenant_id) as session:
-        patient = await repository.get_patient(session, target.tenant_id, target.patient_id)
+        patient = await optouts.unsubscribe_patient(session, target.tenant_id, target.patient_id)
     if patient is None:
         return _invalid()
     # GET changes nothing: mail scanners follow links; a person presses the button.

@@ -2,29 +2,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.core.repository import scoped
-from api.oauth2.models import AuthorizationCode, OAuthClient, OAuthToken, PublishableKey
+from api.oauth2.models import AuthorizationCode, OAuthClient, OAuthToken
 from api.tenancy.models import StaffRight, StaffUser
 
 
-async def get_client(session: AsyncSession, tenant_id: str, client_id: str) -> OAuthClient | None:
-    stmt = scoped(OAuthClient, tenant_id).where(OAuthClient.id == client_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+def _active_client(client_id: str) -> Select[OAuthClient]:
+    """System look-up: the client id tells us the tenant."""
+    return select(OAuthClient).where(OAuthClient.id == client_id, OAuthClient.revoked_at.is_(None))
 
 
 async def client_by_id_any_tenant(session: AsyncSession, client_id: str) -> OAuthClient | None:
-    """System look-up (token endpoint): the client id tells us the tenant."""
-    stmt = select(OAuthClient).where(OAuthClient.id == client_id, OAuthClient.revoked_at.is_(None))
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def list_publishable_keys(session: AsyncSession, tenant_id: str) -> list[PublishableKey]:
-    stmt = scoped(PublishableKey, tenant_id).order_by(PublishableKey.id)
-    return list((await session.execute(stmt)).scalars())
+    return (await session.execute(_active_client(client_id))).scalar_one_or_none()
 
 
 # --- Sync look-ups for the Authlib server (it runs in a thread with a psycopg session). ---
@@ -32,8 +25,7 @@ async def list_publishable_keys(session: AsyncSession, tenant_id: str) -> list[P
 
 
 def client_by_id_sync(session: Session, client_id: str) -> OAuthClient | None:
-    stmt = select(OAuthClient).where(OAuthClient.id == client_id, OAuthClient.revoked_at.is_(None))
-    return session.execute(stmt).scalar_one_or_none()
+    return session.execute(_active_client(client_id)).scalar_one_or_none()
 
 
 def token_by_access_hash_sync(session: Session, access_token_hash: str) -> OAuthToken | None:

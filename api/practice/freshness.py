@@ -3,6 +3,7 @@ PMS data (segments, sends, slots) makes before trusting it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,16 @@ async def require_location(
 async def data_as_of(session: AsyncSession, tenant_id: str, location_id: str) -> datetime | None:
     state = await repository.get_sync_state(session, tenant_id, location_id)
     return state.data_as_of if state else None
+
+
+async def oldest_data_as_of(
+    session: AsyncSession, tenant_id: str, location_ids: Sequence[str]
+) -> datetime | None:
+    """The oldest watermark of the locations (one query); None when one never synced."""
+    marks = await repository.sync_states(session, tenant_id, location_ids)
+    if not location_ids or any(marks.get(loc) is None for loc in location_ids):
+        return None
+    return min(m for m in marks.values() if m is not None)
 
 
 async def require_fresh(

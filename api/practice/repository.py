@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,12 @@ async def get_patient(
 ) -> Patient | None:
     stmt = _live(Patient, tenant_id, visible).where(Patient.id == patient_id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def location_has_patients(session: AsyncSession, tenant_id: str, location_id: str) -> bool:
+    """Whether the location holds any patient row (tombstoned ones too)."""
+    stmt = scoped(Patient, tenant_id).where(Patient.location_id == location_id).exists()
+    return bool((await session.execute(select(stmt))).scalar())
 
 
 async def recalls_of(session: AsyncSession, tenant_id: str, patient_id: str) -> list[Recall]:

@@ -88,15 +88,6 @@ async def preview(
 # --- what an explanation reads (live rows only) -----------------------------------------
 
 
-async def get_patient(
-    session: AsyncSession, tenant_id: str, patient_id: str, visible: frozenset[str] | None
-) -> Patient | None:
-    stmt = scoped(Patient, tenant_id, visible).where(
-        Patient.id == patient_id, Patient.deleted_at.is_(None)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def _live(session: AsyncSession, stmt: Select[Any], model: Any) -> list[Any]:
     stmt = stmt.where(model.deleted_at.is_(None)).order_by(model.id)
     return list((await session.execute(stmt)).scalars())

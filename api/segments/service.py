@@ -27,6 +27,7 @@ from api.engines.rules import (
     parse_rule,
 )
 from api.practice import freshness
+from api.practice import repository as practice_repository
 from api.segments import repository
 from api.segments.models import Segment
 from api.segments.schemas import (
@@ -126,16 +127,6 @@ def location_days(locations: Sequence[Location], now: dt.datetime) -> list[Locat
     return [
         LocationDay(loc.id, location_today(now, loc.timezone), loc.timezone) for loc in locations
     ]
-
-
-async def oldest_data_as_of(
-    session: AsyncSession, tenant_id: str, location_ids: Sequence[str]
-) -> dt.datetime | None:
-    """The oldest watermark of the locations; None when one never synced."""
-    marks = [await freshness.data_as_of(session, tenant_id, loc) for loc in location_ids]
-    if not marks or any(m is None for m in marks):
-        return None
-    return min(m for m in marks if m is not None)
 
 
 async def create_segment(
@@ -260,7 +251,7 @@ async def _preview(
             for row in rows
         ],
         location_ids=location_ids,
-        data_as_of=await oldest_data_as_of(session, principal.tenant_id, location_ids),
+        data_as_of=await freshness.oldest_data_as_of(session, principal.tenant_id, location_ids),
     )
 
 
@@ -305,8 +296,8 @@ async def explain_segment(
     now: dt.datetime,
 ) -> ExplainOut:
     segment = await get_segment(session, principal, segment_id)
-    patient = await repository.get_patient(
-        session, principal.tenant_id, patient_id, principal.location_ids
+    patient = await practice_repository.get_patient(
+        session, principal.tenant_id, principal.location_ids, patient_id
     )
     if patient is None:
         raise NotFound(f"There is no patient {patient_id}.")

@@ -122,6 +122,14 @@ async def update_task(
     return task_out(task)
 
 
+async def _system_task(session: AsyncSession, **fields: object) -> Task:
+    """A task created by Chairfill itself (no principal): the caller vouches for the ids."""
+    task = Task(id=new_id("task"), status="open", **fields)
+    session.add(task)
+    await session.flush()
+    return task
+
+
 async def create_booking_exception(
     session: AsyncSession,
     *,
@@ -133,18 +141,41 @@ async def create_booking_exception(
     due_at: datetime | None,
 ) -> Task:
     """A booking the front desk must resolve (e.g. an ambiguous patient match)."""
-    task = Task(
+    return await _system_task(
+        session,
         tenant_id=tenant_id,
-        id=new_id("task"),
         location_id=location_id,
         kind="booking_exception",
-        status="open",
         title=title[:300],
         due_at=due_at,
         notes=notes,
         hold_id=hold_id,
         created_by="booking",
     )
-    session.add(task)
-    await session.flush()
-    return task
+
+
+async def create_reply_task(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    location_id: str,
+    patient_id: str | None,
+    title: str,
+    notes: str,
+    now: datetime,
+) -> Task:
+    """A message the front desk must answer (inbound texts). The location and patient come
+    from the caller's own tenant-scoped lookups; title and notes are cut to their columns."""
+    return await _system_task(
+        session,
+        tenant_id=tenant_id,
+        location_id=location_id,
+        kind="reply",
+        title=title.strip()[:300],
+        patient_id=patient_id,
+        assignee="Front desk",
+        notes=notes[:10_000],
+        created_by="messaging",
+        created_at=now,
+        updated_at=now,
+    )

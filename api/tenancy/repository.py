@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.pagination import PageParams, keyset
 from api.core.repository import scoped
-from api.tenancy.models import Location, StaffRight, StaffUser, Tenant
+from api.tenancy.models import Location, StaffUser, Tenant
 
 
 async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant | None:
@@ -38,21 +38,9 @@ async def all_locations(
     return list((await session.execute(stmt)).scalars())
 
 
-async def staff_user_by_email(
-    session: AsyncSession, tenant_id: str, email: str
-) -> StaffUser | None:
-    stmt = scoped(StaffUser, tenant_id).where(StaffUser.email == email.lower())
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def get_staff_user(session: AsyncSession, tenant_id: str, user_id: str) -> StaffUser | None:
     stmt = scoped(StaffUser, tenant_id).where(StaffUser.id == user_id)
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def rights_of(session: AsyncSession, tenant_id: str, user_id: str) -> list[StaffRight]:
-    stmt = scoped(StaffRight, tenant_id).where(StaffRight.user_id == user_id)
-    return list((await session.execute(stmt)).scalars())
 
 
 async def list_tenants(session: AsyncSession) -> list[Tenant]:

@@ -170,6 +170,10 @@ async def send(
     return result
 
 
+def _finish(delivery: WebhookDelivery, status: str, now: datetime) -> None:
+    delivery.status, delivery.finished_at, delivery.next_attempt_at = status, now, None
+
+
 async def attempt_delivery(
     session: AsyncSession,
     *,
@@ -187,7 +191,7 @@ async def attempt_delivery(
         return {"skipped": f"delivery is {delivery.status}"}
     now = utcnow()
     if not endpoint.enabled:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "cancelled", now, None
+        _finish(delivery, "cancelled", now)
         return {"skipped": "endpoint disabled"}
 
     body = payload_body(event)
@@ -226,7 +230,7 @@ async def _after_attempt(
     now: datetime,
 ) -> str:
     if result.ok:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "succeeded", now, None
+        _finish(delivery, "succeeded", now)
         # The endpoint row was read with the delivery; a healthy one needs no write (a
         # failure committed meanwhile is cleared by the next success).
         if endpoint.failing_since is not None:
@@ -236,7 +240,7 @@ async def _after_attempt(
         await disable_endpoint(
             session, delivery.tenant_id, endpoint.id, "gone", "The receiver answered 410 Gone."
         )
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
+        _finish(delivery, "failed", now)
         return "endpoint disabled (410)"
     failing_since = endpoint.failing_since or now
     if endpoint.failing_since is None:
@@ -251,10 +255,10 @@ async def _after_attempt(
             f"Every attempt failed for {settings.webhooks.disable_after_days} days "
             f"(since {failing_since.isoformat()}).",
         )
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
+        _finish(delivery, "failed", now)
         return "endpoint disabled (failing)"
     if delivery.attempt_count >= MAX_ATTEMPTS:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
+        _finish(delivery, "failed", now)
         return "failed (retries exhausted)"
     delay = next_delay(delivery.attempt_count, result.retry_after)
     await enqueue_attempt(session, delivery, now + timedelta(seconds=delay))

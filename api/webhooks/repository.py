@@ -164,14 +164,19 @@ async def delivery_for_attempt(
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def endpoint_ids_of_event(session: AsyncSession, tenant_id: str, event_id: str) -> list[str]:
-    stmt = (
+async def enabled_endpoints_of_event(
+    session: AsyncSession, tenant_id: str, event_id: str
+) -> list[WebhookEndpoint]:
+    """The enabled endpoints the event was ever delivered to."""
+    went_to = (
         scoped(WebhookDelivery, tenant_id)
         .where(WebhookDelivery.event_id == event_id)
         .with_only_columns(WebhookDelivery.endpoint_id)
-        .distinct()
     )
-    return sorted((await session.execute(stmt)).scalars())
+    stmt = scoped(WebhookEndpoint, tenant_id).where(
+        WebhookEndpoint.enabled.is_(True), WebhookEndpoint.id.in_(went_to)
+    )
+    return list((await session.execute(stmt.order_by(WebhookEndpoint.id))).scalars())
 
 
 async def cancel_pending_deliveries(

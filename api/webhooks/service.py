@@ -13,7 +13,7 @@ from api.auth.principal import Principal
 from api.core.clock import utcnow
 from api.core.errors import Conflict, FieldError, NotFound, ValidationProblem
 from api.core.ids import new_id
-from api.core.pagination import PageParams, encode_cursor
+from api.core.pagination import PageParams, page_of
 from api.core.settings import Settings
 from api.events.outbox import endpoint_wants, fan_out, schedule_delivery
 from api.tenancy import repository as tenancy_repository
@@ -22,13 +22,6 @@ from api.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookE
 from api.webhooks.schemas import EndpointCreate, EndpointUpdate, ReplayRequest
 
 REPLAY_MAX_EVENTS = 10_000
-
-
-def _page(rows: list, params: PageParams) -> tuple[list, str | None]:  # type: ignore[type-arg]
-    """Split newest-first rows (`limit + 1` fetched) into the page and the next cursor."""
-    items = rows[: params.limit]
-    cursor = encode_cursor([items[-1].id]) if len(rows) > params.limit else None
-    return items, cursor
 
 
 # --- validation --------------------------------------------------------------------------
@@ -127,7 +120,7 @@ async def list_endpoints(
     rows = await repository.list_endpoints(
         session, principal.tenant_id, principal.location_ids, page
     )
-    return _page(rows, page)
+    return page_of(rows, ["id"], page)
 
 
 async def update_endpoint(
@@ -204,7 +197,7 @@ async def list_events(
     rows = await repository.list_events(
         session, principal.tenant_id, principal.location_ids, page, event_type
     )
-    return _page(rows, page)
+    return page_of(rows, ["id"], page)
 
 
 async def get_event(session: AsyncSession, principal: Principal, event_id: str) -> Event:
@@ -223,7 +216,7 @@ async def endpoint_attempts(
     rows = await repository.list_attempts(
         session, principal.tenant_id, page, endpoint_id=endpoint_id
     )
-    return _page(rows, page)
+    return page_of(rows, ["id"], page)
 
 
 async def event_attempts(
@@ -231,7 +224,7 @@ async def event_attempts(
 ) -> tuple[list[WebhookAttempt], str | None]:
     await get_event(session, principal, event_id)
     rows = await repository.list_attempts(session, principal.tenant_id, page, event_id=event_id)
-    return _page(rows, page)
+    return page_of(rows, ["id"], page)
 
 
 # --- redelivery, replay, test ------------------------------------------------------------
@@ -255,9 +248,9 @@ async def redeliver(
         _require_enabled(endpoint)
         targets = [endpoint]
     else:
-        ids = await repository.endpoint_ids_of_event(session, principal.tenant_id, event.id)
-        found = [await repository.get_endpoint(session, principal.tenant_id, i) for i in ids]
-        targets = [e for e in found if e is not None and e.enabled]
+        targets = await repository.enabled_endpoints_of_event(
+            session, principal.tenant_id, event.id
+        )
     return [await schedule_delivery(session, event, e.id, "manual") for e in targets]
 
 

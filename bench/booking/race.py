@@ -19,162 +19,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
-from api.core.clock import utcnow
-from api.core.db import session_maker, unit_of_work
 from api.core.migrate import upgrade
-from api.oauth2 import service as oauth_service
-from api.practice import ingest
-from api.tenancy import service as tenancy_service
-from api.tenancy.schemas import LocationCreate, TenantCreate
+from bench.booking.common import conninfo, practice, scratch_database, server
 
 DB_NAME = "cf_booking_race"
 ZONE = ZoneInfo("America/Chicago")
-
-
-def scratch_database(admin_url: str) -> str:
-    url = make_url(admin_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return url.set(database=DB_NAME).render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def uvicorn_process(database_url: str, redis_url: str):
-    port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CHAIRFILL_ENV": "test",
-        "CHAIRFILL_LOG_LEVEL": "ERROR",
-        "CHAIRFILL_RATE_LIMITS__ENABLED": "false",
-    }
-    process = subprocess.Popen(
+BATCHES = [
+    ("providers", [{"external_id": "dr", "kind": "dentist", "name": "Dr. Race"}]),
+    ("operatories", [{"external_id": "op", "name": "Op 1"}]),
+    (
+        "appointment-types",
+        [{"external_id": "exam", "name": "Exam", "duration_minutes": 30, "self_bookable": True}],
+    ),
+    (
+        "schedules",
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--timeout-keep-alive",
-            "600",
+            {
+                "external_id": f"w{d}",
+                "kind": "weekly",
+                "provider_external_id": "dr",
+                "weekday": d,
+                "start_time": "08:00",
+                "end_time": "18:00",
+            }
+            for d in range(5)
         ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not become ready")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-async def setup(database_url: str) -> tuple[str, str, str, str, str]:
-    sessions = session_maker(database_url)
-    async with unit_of_work(sessions) as session:
-        tenant = await tenancy_service.create_tenant(session, TenantCreate(name="Race Dental"))
-        location = await tenancy_service.create_location(
-            session, tenant.id, LocationCreate(name="Main", timezone="America/Chicago")
-        )
-        client = await oauth_service.create_client(
-            session,
-            tenant.id,
-            name="bench",
-            scopes=["schedule:read", "appointments:write"],
-            location_ids=None,
-        )
-        from api.core.settings import OAuthSettings
-
-        token = (
-            await oauth_service.issue_client_token(
-                session, client.client, OAuthSettings(access_token_ttl_seconds=6 * 3600)
-            )
-        ).access_token
-    batches = [
-        ("providers", [{"external_id": "dr", "kind": "dentist", "name": "Dr. Race"}]),
-        ("operatories", [{"external_id": "op", "name": "Op 1"}]),
-        (
-            "appointment-types",
-            [
-                {
-                    "external_id": "exam",
-                    "name": "Exam",
-                    "duration_minutes": 30,
-                    "self_bookable": True,
-                }
-            ],
-        ),
-        (
-            "schedules",
-            [
-                {
-                    "external_id": f"w{d}",
-                    "kind": "weekly",
-                    "provider_external_id": "dr",
-                    "weekday": d,
-                    "start_time": "08:00",
-                    "end_time": "18:00",
-                }
-                for d in range(5)
-            ],
-        ),
-    ]
-    for entity, rows in batches:
-        async with unit_of_work(sessions, tenant.id) as session:
-            now = utcnow()
-            await ingest.sync_batch(
-                session,
-                tenant_id=tenant.id,
-                location_id=location.id,
-                entity=entity,
-                rows=rows,
-                watermark=now,
-                now=now,
-            )
-    async with sessions() as session:
-        from sqlalchemy import text
-
-        type_id = (await session.execute(text("SELECT id FROM appointment_types"))).scalar_one()
-        provider_id = (await session.execute(text("SELECT id FROM providers"))).scalar_one()
-    return tenant.id, location.id, token, type_id, provider_id
+    ),
+]
 
 
 def weekdays(count: int) -> list[date]:
@@ -188,11 +70,8 @@ def weekdays(count: int) -> list[date]:
 
 async def overlaps(database_url: str, day: date) -> int:
     """Pairs of holds sharing provider or operatory time on `day` (must be 0)."""
-    conninfo = (
-        make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
     start = datetime.combine(day, datetime.min.time(), ZONE)
-    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+    async with await psycopg.AsyncConnection.connect(conninfo(database_url)) as conn:
         row = await (
             await conn.execute(
                 "SELECT count(*) FROM booking_holds a JOIN booking_holds b ON a.id < b.id "
@@ -208,10 +87,13 @@ async def overlaps(database_url: str, day: date) -> int:
 async def race(args: argparse.Namespace) -> None:
     admin = os.environ["DATABASE_URL"]
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
-    database_url = scratch_database(admin)
+    database_url = scratch_database(admin, DB_NAME)
     upgrade(database_url)
-    _, location_id, token, type_id, _ = await setup(database_url)
-    headers = {"Authorization": f"Bearer {token}"}
+    setup = await practice(
+        database_url, "Race Dental", ["schedule:read", "appointments:write"], BATCHES
+    )
+    location_id, type_id = setup.location_id, setup.type_id
+    headers = {"Authorization": f"Bearer {setup.token}"}
     policy = {"min_notice_minutes": 0, "horizon_days": 366, "step_minutes": 30}
     days = weekdays(args.rounds)
     totals: Counter[str] = Counter()
@@ -220,7 +102,15 @@ async def race(args: argparse.Namespace) -> None:
     bad_rounds = 0
     with ExitStack() as stack:
         bases = [
-            stack.enter_context(uvicorn_process(database_url, redis_url))
+            stack.enter_context(
+                server(
+                    database_url,
+                    redis_url,
+                    admin,
+                    CHAIRFILL_LOG_LEVEL="ERROR",
+                    CHAIRFILL_RATE_LIMITS__ENABLED="false",
+                )
+            )
             for _ in range(args.processes)
         ]
         limits = httpx.Limits(max_connections=args.racers, max_keepalive_connections=args.racers)

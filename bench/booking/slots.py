@@ -27,30 +27,17 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import redis
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from api.core.clock import utcnow
-from api.core.db import session_maker, unit_of_work
 from api.core.migrate import upgrade
-from api.core.settings import OAuthSettings
-from api.oauth2 import service as oauth_service
-from api.practice import ingest
-from api.tenancy import service as tenancy_service
-from api.tenancy.schemas import LocationCreate, TenantCreate
-from bench.booking.race import free_port
+from bench.booking import common
 
 DB_NAME = "cf_bench_slots"
 ZONE = ZoneInfo("America/Chicago")
@@ -58,73 +45,6 @@ PROVIDERS = 10
 OPERATORIES = 12
 BOOKED_DAYS = 62
 BUSY_SHARE = 0.5
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(admin_url: str) -> str:
-    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return make_url(admin_url).set(database=DB_NAME).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str) -> None:
-    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-@contextmanager
-def uvicorn_process(database_url: str, redis_url: str):
-    port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CHAIRFILL_ENV": "test",
-        "CHAIRFILL_LOG_LEVEL": "WARNING",
-        "CHAIRFILL_RATE_LIMITS__CLIENT_PER_MINUTE": "100000000",
-        "CHAIRFILL_RATE_LIMITS__ANONYMOUS_PER_MINUTE": "100000000",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--timeout-keep-alive",
-            "600",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not become ready")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _schedules() -> list[dict[str, Any]]:
@@ -220,20 +140,6 @@ def _appointments(first: date, rng: random.Random) -> tuple[list[dict[str, Any]]
 
 
 async def setup(database_url: str, first: date) -> dict[str, Any]:
-    sessions = session_maker(database_url)
-    async with unit_of_work(sessions) as session:
-        tenant = await tenancy_service.create_tenant(session, TenantCreate(name="Slots Dental"))
-        location = await tenancy_service.create_location(
-            session, tenant.id, LocationCreate(name="Main", timezone="America/Chicago")
-        )
-        client = await oauth_service.create_client(
-            session, tenant.id, name="bench", scopes=["schedule:read"], location_ids=None
-        )
-        token = (
-            await oauth_service.issue_client_token(
-                session, client.client, OAuthSettings(access_token_ttl_seconds=6 * 3600)
-            )
-        ).access_token
     rng = random.Random(9)
     appointments, share = _appointments(first, rng)
     batches: list[tuple[str, list[dict[str, Any]]]] = [
@@ -271,24 +177,11 @@ async def setup(database_url: str, first: date) -> dict[str, Any]:
     ]
     for start in range(0, len(appointments), 2000):
         batches.append(("appointments", appointments[start : start + 2000]))
-    for entity, rows in batches:
-        async with unit_of_work(sessions, tenant.id) as session:
-            now = utcnow()
-            await ingest.sync_batch(
-                session,
-                tenant_id=tenant.id,
-                location_id=location.id,
-                entity=entity,
-                rows=rows,
-                watermark=now,
-                now=now,
-            )
-    async with sessions() as session:
-        type_id = (await session.execute(text("SELECT id FROM appointment_types"))).scalar_one()
+    made = await common.practice(database_url, "Slots Dental", ["schedule:read"], batches)
     return {
-        "location_id": location.id,
-        "token": token,
-        "type_id": type_id,
+        "location_id": made.location_id,
+        "token": made.token,
+        "type_id": made.type_id,
         "appointments": len(appointments),
         "booked_share": share,
     }
@@ -333,21 +226,26 @@ async def load(
 async def run(args: argparse.Namespace) -> None:
     admin = os.environ["DATABASE_URL"]
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11")
-    database_url = create_database(admin)
+    database_url = common.scratch_database(admin, DB_NAME)
     try:
         upgrade(database_url)
         redis.Redis.from_url(redis_url).flushdb()
         first = datetime.now(ZONE).date() + timedelta(days=1)
         ctx = await setup(database_url, first)
-        await _measure(args, ctx, database_url, redis_url, first)
+        await _measure(args, ctx, database_url, redis_url, admin, first)
     finally:
         redis.Redis.from_url(redis_url).flushdb()
         if not args.keep_db:
-            drop_database(admin)
+            common.drop_database(admin, DB_NAME)
 
 
 async def _measure(
-    args: argparse.Namespace, ctx: dict[str, Any], database_url: str, redis_url: str, first: date
+    args: argparse.Namespace,
+    ctx: dict[str, Any],
+    database_url: str,
+    redis_url: str,
+    admin: str,
+    first: date,
 ) -> None:
     headers = {"Authorization": f"Bearer {ctx['token']}"}
     path = f"/v1/locations/{ctx['location_id']}/slots"
@@ -366,7 +264,13 @@ async def _measure(
             "end": (day + timedelta(days=30)).isoformat(),
         }
 
-    with uvicorn_process(database_url, redis_url) as base:
+    with common.server(
+        database_url,
+        redis_url,
+        admin,
+        CHAIRFILL_RATE_LIMITS__CLIENT_PER_MINUTE="100000000",
+        CHAIRFILL_RATE_LIMITS__ANONYMOUS_PER_MINUTE="100000000",
+    ) as base:
         limits = httpx.Limits(
             max_connections=args.concurrency, max_keepalive_connections=args.concurrency
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
+from api.core.repository import scoped
 from api.practice.connectors.models import ConnectorConfig
 from api.practice.ingest_specs import ENTITIES
 
@@ -15,11 +17,11 @@ from api.practice.ingest_specs import ENTITIES
 async def live_external_ids(
     session: AsyncSession, entity: str, tenant_id: str, location_id: str
 ) -> set[str]:
-    model = ENTITIES[entity].model
-    stmt = select(model.external_id).where(  # type: ignore[attr-defined]
-        model.tenant_id == tenant_id,  # type: ignore[attr-defined]
-        model.location_id == location_id,  # type: ignore[attr-defined]
-        model.deleted_at.is_(None),  # type: ignore[attr-defined]
+    model: Any = ENTITIES[entity].model
+    stmt = (
+        scoped(model, tenant_id)
+        .with_only_columns(model.external_id)
+        .where(model.location_id == location_id, model.deleted_at.is_(None))
     )
     return set((await session.execute(stmt)).scalars())
 
@@ -27,10 +29,8 @@ async def live_external_ids(
 async def get_config(
     session: AsyncSession, tenant_id: str, location_id: str, kind: str, *, lock: bool = False
 ) -> ConnectorConfig | None:
-    stmt = select(ConnectorConfig).where(
-        ConnectorConfig.tenant_id == tenant_id,
-        ConnectorConfig.location_id == location_id,
-        ConnectorConfig.kind == kind,
+    stmt = scoped(ConnectorConfig, tenant_id).where(
+        ConnectorConfig.location_id == location_id, ConnectorConfig.kind == kind
     )
     if lock:
         stmt = stmt.with_for_update()

@@ -18,14 +18,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.practice import freshness, ingest, ingest_sql
 from api.practice.batch_ids import new_ids
 from api.practice.demo.generator import Chunk, DemoSpec, Row, patient_chunks, resources
 from api.practice.ingest_specs import ENTITIES, EntitySpec
-from api.practice.models import Patient
 
 Progress = Callable[[str, int], None]  # (entity, rows just written)
 
@@ -36,13 +35,6 @@ class LoadResult:
 
     def add(self, entity: str, n: int) -> None:
         self.rows[entity] = self.rows.get(entity, 0) + n
-
-
-async def location_has_patients(session: AsyncSession, tenant_id: str, location_id: str) -> bool:
-    stmt = select(func.count()).where(
-        Patient.tenant_id == tenant_id, Patient.location_id == location_id
-    )
-    return bool((await session.execute(stmt.limit(1))).scalar_one())
 
 
 def chunks_of(spec: DemoSpec, location: int) -> Iterable[Chunk]:
