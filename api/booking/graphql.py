@@ -24,8 +24,8 @@ from api.booking.schemas import (
 )
 from api.core.clock import utcnow
 from api.graphql.context import Context
+from api.graphql.inputs import validated
 from api.graphql.permissions import requires_scopes
-from api.tasks.graphql import validated
 
 Info = strawberry.Info[Context, None]
 READ = Scope.SCHEDULE_READ.value

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import strawberry
-from pydantic import BaseModel, ValidationError
 
 from api.auth.scopes import Scope
 from api.core.clock import utcnow
-from api.core.errors import ValidationProblem
 from api.core.pagination import DEFAULT_LIMIT, PageParams
 from api.graphql.context import Context
+from api.graphql.inputs import validated
 from api.graphql.permissions import requires_scopes
 from api.tasks import service
 from api.tasks.schemas import TaskCreate, TaskFilters, TaskOut, TaskUpdate
@@ -20,20 +19,6 @@ from api.tenancy.graphql import _page
 
 Info = strawberry.Info[Context, None]
 MANAGE = Scope.TASKS_MANAGE.value
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(model: type[M], data: dict[str, Any], prefix: str = "") -> M:
-    """GraphQL input through the REST model: a bad value is a VALIDATION_ERROR naming it."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {"field": prefix + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False)
-        ]
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        raise ValidationProblem(f"Check these fields: {fields}.", errors=errors) from None
 
 
 @strawberry.type(description="A front-desk task: a call, a booking exception, a reply.")
