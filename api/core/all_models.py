@@ -1,6 +1,7 @@
 """Imports every model so `Base.metadata` is complete (Alembic, tests)."""
 
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
+from api.cadences.models import Cadence, Enrollment, StepRun
 from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
     InboundMessage,
@@ -38,9 +39,11 @@ __all__ = [
     "AuthorizationCode",
     "BookingPolicy",
     "BookingReport",
+    "Cadence",
     "CalendarClaim",
     "CommunicationLog",
     "ConnectorConfig",
+    "Enrollment",
     "Event",
     "Hold",
     "IdempotencyRecord",
@@ -66,6 +69,7 @@ __all__ = [
     "Segment",
     "StaffRight",
     "StaffUser",
+    "StepRun",
     "Task",
     "Tenant",
     "TreatmentPlan",

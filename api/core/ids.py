@@ -42,6 +42,9 @@ PREFIXES = {
     # booking and front-desk tasks
     "hold": "hld",
     "task": "tsk",
+    # win-back cadences
+    "cadence": "cad",
+    "enrollment": "enr",
 }
 
 

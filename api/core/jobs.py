@@ -36,6 +36,8 @@ TASKS: dict[str, str] = {
     "sync.opendental_location": "sync",
     "booking.expire_holds": "default",
     "booking.daily_report": "default",
+    "cadences.dispatch": "default",
+    "cadences.enroll": "default",
 }
 
 

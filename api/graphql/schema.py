@@ -30,6 +30,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.booking.graphql import BookingMutation, BookingQuery
+from api.cadences.graphql import CadencesMutation, CadencesQuery
 from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
 from api.graphql.errors import ProblemErrors, log_unexpected, masked_error
@@ -53,10 +54,12 @@ Query = merge_types(
         MessagingQuery,
         BookingQuery,
         TasksQuery,
+        CadencesQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation)
+    "Mutation",
+    (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation, CadencesMutation),
 )
 
 

@@ -105,6 +105,9 @@ class InboundMessage(Base):
         _location_fk(),
         ref("patients", "patient_id"),
         UniqueConstraint("tenant_id", "provider_kind", "provider_message_id"),
+        # Cadence exits look up a patient's replies since enrollment, by patient or number.
+        Index("ix_inbound_messages_tenant_patient", "tenant_id", "patient_id", "received_at"),
+        Index("ix_inbound_messages_tenant_from", "tenant_id", "from_address", "received_at"),
     )
 
     tenant_id: Mapped[str] = tenant_column()

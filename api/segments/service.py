@@ -322,3 +322,21 @@ async def explain_segment(
         tree=ExplainNodeOut.model_validate(explanation.root.as_dict()),
         data_as_of=await freshness.data_as_of(session, principal.tenant_id, patient.location_id),
     )
+
+
+async def current_members(
+    session: AsyncSession, tenant_id: str, segment_id: str, now: dt.datetime
+) -> list[tuple[str, str]] | None:
+    """System read (cadence enrollment): every (patient_id, location_id) in the segment
+    now, over its own locations; None when the segment no longer exists."""
+    segment = await repository.get_segment(session, tenant_id, segment_id, None)
+    if segment is None:
+        return None
+    locations = await tenancy_repository.all_locations(session, tenant_id, None)
+    wanted = set(segment.location_ids or ())
+    compiled = compile_rule(
+        validate_rule(segment.rule),
+        tenant_id=tenant_id,
+        locations=location_days([loc for loc in locations if not wanted or loc.id in wanted], now),
+    )
+    return await repository.matching_patients(session, compiled)

@@ -179,3 +179,32 @@ async def create_reply_task(
         created_at=now,
         updated_at=now,
     )
+
+
+async def create_call_task(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    location_id: str,
+    patient_id: str,
+    title: str,
+    notes: str | None,
+    assignee: str,
+    due_at: datetime,
+    now: datetime,
+) -> Task:
+    """A call the front desk should make (a cadence's call step)."""
+    return await _system_task(
+        session,
+        tenant_id=tenant_id,
+        location_id=location_id,
+        kind="call",
+        title=title.strip()[:300],
+        patient_id=patient_id,
+        assignee=assignee,
+        due_at=due_at,
+        notes=notes[:10_000] if notes else None,
+        created_by="cadence",
+        created_at=now,
+        updated_at=now,
+    )

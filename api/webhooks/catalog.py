@@ -111,6 +111,44 @@ class WritebackData(BaseModel):
     attempts: int
 
 
+class CadenceEnrolledData(BaseModel):
+    enrollment_id: str
+    cadence_id: str
+    patient_id: str
+    location_id: str
+    variant: str = Field(description="The message variant the patient gets")
+    source: str = Field(description="`segment` (continuous enrollment) or `manual`")
+    segment_id: str | None
+
+
+class CadenceStepSentData(BaseModel):
+    enrollment_id: str
+    cadence_id: str
+    patient_id: str
+    location_id: str
+    position: int = Field(description="The step, 1 being the first")
+    channel: str = Field(description="`sms`, `email` or `call`")
+    outcome: str = Field(
+        description="`sent` (queued to the provider), `suppressed` (not allowed now, e.g. "
+        "opted out), `task_created` (a call task) or `household_covered`"
+    )
+    message_id: str | None
+    task_id: str | None
+
+
+class CadenceExitedData(BaseModel):
+    enrollment_id: str
+    cadence_id: str
+    patient_id: str
+    location_id: str
+    reason: str = Field(
+        description="`booked`, `replied`, `opted_out`, `recall_fulfilled`, `balance_paid`, "
+        "`left_segment` or `removed`"
+    )
+    appointment_id: str | None = Field(description="The appointment, when they booked")
+    exited_at: datetime
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -200,6 +238,23 @@ CATALOG: dict[str, EventType] = {
             "A patient opted out: STOP (and its synonyms) by SMS, or one-click email "
             "unsubscribe. Nothing more is sent on that channel.",
             MessageOptedOutData,
+        ),
+        EventType(
+            "cadence.enrolled",
+            "A patient entered a win-back cadence (from a segment, or by hand).",
+            CadenceEnrolledData,
+        ),
+        EventType(
+            "cadence.step_sent",
+            "A cadence step ran for a patient: a message queued (or suppressed, with why) "
+            "or a front-desk call task created. Each step runs at most once per enrollment.",
+            CadenceStepSentData,
+        ),
+        EventType(
+            "cadence.exited",
+            "A patient left a cadence early: they booked, replied, opted out, were seen for "
+            "their recall, paid their balance, left the segment, or were removed.",
+            CadenceExitedData,
         ),
     ]
 }
