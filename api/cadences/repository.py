@@ -7,7 +7,19 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,27 +158,36 @@ async def candidates(
     return list(await session.execute(_CANDIDATES, params))
 
 
+# Rows per INSERT: PostgreSQL takes at most 32,767 bind parameters per statement.
+INSERT_CHUNK = 1_000
+
+
 async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
     """The ids inserted; a patient already active (a concurrent enrollment) is skipped by
     the partial unique index."""
-    if not rows:
-        return []
-    stmt = (
-        insert(Enrollment)
-        .values(rows)
-        .on_conflict_do_nothing(
-            index_elements=["tenant_id", "cadence_id", "patient_id"],
-            index_where=text("status = 'active'"),
+    inserted: list[str] = []
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = (
+            insert(Enrollment)
+            .values(rows[start : start + INSERT_CHUNK])
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "cadence_id", "patient_id"],
+                index_where=text("status = 'active'"),
+            )
+            .returning(Enrollment.id)
         )
-        .returning(Enrollment.id)
-    )
-    return [row[0] for row in await session.execute(stmt)]
+        inserted += [row[0] for row in await session.execute(stmt)]
+    return inserted
 
 
 async def enrollments_by_id(
     session: AsyncSession, tenant_id: str, ids: Sequence[str]
 ) -> list[Enrollment]:
-    stmt = scoped(Enrollment, tenant_id).where(Enrollment.id.in_(list(ids))).order_by(Enrollment.id)
+    # One array parameter, however many ids (an IN list is a parameter per id).
+    wanted = cast(list(ids), ARRAY(String))
+    stmt = (
+        scoped(Enrollment, tenant_id).where(Enrollment.id == any_(wanted)).order_by(Enrollment.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 

@@ -416,3 +416,22 @@ async def test_graphql_parity(client, practice, sessions):
     )
     assert bad["errors"][0]["extensions"]["code"] == "VALIDATION_ERROR"
     assert bad["errors"][0]["extensions"]["errors"][0]["field"].startswith("input.steps.0")
+
+
+async def test_large_enrollments_are_written_in_chunks(client, practice, sessions, monkeypatch):
+    # PostgreSQL takes at most 32,767 parameters a statement: a segment of 2,200 patients
+    # once failed as one INSERT. Chunks of two stand in for chunks of a thousand here.
+    from api.cadences import repository
+
+    monkeypatch.setattr(repository, "INSERT_CHUNK", 2)
+    tenant, main = practice.tenant.id, practice.locations[0].id
+    await sync(sessions, tenant, main, "patients", [patient_row(f"p{i}") for i in range(5)])
+    ids = sorted((await patient_ids(sessions, tenant)).values())
+    cadence = await _cadence(client, practice)
+    response = await client.post(
+        f"/v1/cadences/{cadence['id']}/enrollments",
+        json={"patient_ids": ids},
+        headers=practice.headers,
+    )
+    assert sorted(e["patient_id"] for e in response.json()["enrolled"]) == ids
+    assert await _count(sessions, tenant, Enrollment) == 5
