@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.cadences import exits as cadence_exits
 from api.core.clock import utcnow
 from api.core.ids import new_id
 from api.core.settings import Settings
@@ -166,6 +167,9 @@ async def handle_inbound(
         reply = f"{location.name}: for help, call {phone}. Reply STOP to unsubscribe."
     else:
         await _front_desk(session, inbound, patients, location)
+    if inbound.action in ("stop", "reply") and patients:
+        # A reply or a STOP ends the sender's win-back cadences before any next step.
+        await cadence_exits.apply_exits(session, tenant_id, now, [p.id for p in patients])
     if reply is not None:
         await sending.queue_reply(
             session,

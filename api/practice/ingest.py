@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.cadences import exits as cadence_exits
 from api.core.errors import FieldError, NotFound, ValidationProblem
 from api.practice import freshness, ingest_sql
 from api.practice.batch_ids import new_ids
@@ -272,6 +273,10 @@ async def sync_batch(
         now=now,
         external_ids=clean_deletes,
     )
+    if spec.name == "appointments" and valid:
+        # A patient who just booked leaves their win-back cadences now, not at the next tick.
+        booked = list(resolved.get("patient_external_id", {}).values())
+        await cadence_exits.apply_exits(session, tenant_id, now, booked)
     counts = freshness.BatchCounts(
         received=len(valid),
         created=created,

@@ -38,6 +38,13 @@ PATIENTS = [
 ]
 
 
+async def _status(sessions, tenant_id: str, patient_id: str) -> tuple[str, str | None]:
+    async with unit_of_work(sessions, tenant_id) as session:
+        stmt = select(Enrollment).where(Enrollment.patient_id == patient_id)
+        enrollment = (await session.execute(stmt)).scalar_one()
+        return enrollment.status, enrollment.exit_reason
+
+
 async def _text(sessions, settings, tenant_id: str, sender: str, body: str, sid: str) -> str:
     async with unit_of_work(sessions, tenant_id) as session:
         form = {"From": sender, "Body": body, "MessageSid": sid, "To": "+15125550199"}
@@ -79,6 +86,7 @@ async def test_a_whole_winback_cadence(
                     await _text(sessions, settings, tenant, "+15125550103", "Is Tuesday ok?", "SM1")
                     == "reply"
                 )
+                assert await _status(sessions, tenant, ids["rory"]) == ("exited", "replied")
             if day == 6:  # bella books through the front desk; the PMS syncs it
                 clock.move_to(at(6, 15))
                 await sync(
@@ -97,11 +105,14 @@ async def test_a_whole_winback_cadence(
                         }
                     ],
                 )
+                # Ended the moment the PMS said so, not at the next tick.
+                assert await _status(sessions, tenant, ids["bella"]) == ("exited", "booked")
             if day == 7:  # stella texts STOP
                 clock.move_to(at(7, 15))
                 assert (
                     await _text(sessions, settings, tenant, "+15125550104", "STOP", "SM2") == "stop"
                 )
+                assert await _status(sessions, tenant, ids["stella"]) == ("exited", "opted_out")
             clock.move_to(at(day))
             await ticks.tick()
             await send_jobs.run_due()
@@ -206,5 +217,5 @@ async def test_a_whole_winback_cadence(
         "opted_out": 1,
         "median_days_to_booking": None,
     }
-    # Enrolled Dec 1 08:00, booking seen at the Dec 6 11:00 tick: 5 days 3 hours.
-    assert metrics["total"]["median_days_to_booking"] == 5.12
+    # Enrolled Dec 1 08:00, the booking synced Dec 6 09:00 (Chicago): 5 days 1 hour.
+    assert metrics["total"]["median_days_to_booking"] == 5.04
