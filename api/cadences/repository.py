@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.cadences.models import Cadence, Enrollment, StepRun
 from api.core.pagination import PageParams, keyset
 from api.core.repository import scoped
+from api.practice.models import Patient
 
 # --- cadences ----------------------------------------------------------------------------
 
@@ -373,34 +374,56 @@ async def due_enrollments(
     return list((await session.execute(stmt)).scalars())
 
 
-async def household_covered(
+async def cadences_by_ids(
+    session: AsyncSession, tenant_id: str, ids: Sequence[str]
+) -> list[Cadence]:
+    stmt = scoped(Cadence, tenant_id).where(Cadence.id == any_(cast(list(ids), ARRAY(String))))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def patients_by_ids(
+    session: AsyncSession, tenant_id: str, ids: Sequence[str]
+) -> list[Patient]:
+    """Live patients among `ids` (a tombstoned one is absent)."""
+    stmt = scoped(Patient, tenant_id).where(
+        Patient.id == any_(cast(list(ids), ARRAY(String))), Patient.deleted_at.is_(None)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def covered_contacts(
     session: AsyncSession,
     tenant_id: str,
-    cadence_id: str,
-    position: int,
-    contact: str,
+    cadence_ids: Sequence[str],
+    contacts: Sequence[str],
     since: dt.datetime,
-) -> bool:
-    """Whether a household member already got this step at this number or address."""
-    stmt = select(
-        select(StepRun.enrollment_id)
-        .where(
-            StepRun.tenant_id == tenant_id,
-            StepRun.cadence_id == cadence_id,
-            StepRun.position == position,
-            StepRun.contact == contact,
-            StepRun.outcome.in_(("sent", "task_created")),
-            StepRun.ran_at >= since,
-        )
-        .exists()
+) -> set[tuple[str, int, str]]:
+    """(cadence, position, contact) of steps that reached one of these numbers or
+    addresses since `since`: a household member sharing it is covered."""
+    stmt = select(StepRun.cadence_id, StepRun.position, StepRun.contact).where(
+        StepRun.tenant_id == tenant_id,
+        StepRun.cadence_id == any_(cast(list(cadence_ids), ARRAY(String))),
+        StepRun.contact == any_(cast(list(contacts), ARRAY(String))),
+        StepRun.outcome.in_(("sent", "task_created")),
+        StepRun.ran_at >= since,
     )
-    return bool((await session.execute(stmt)).scalar())
+    return {(row[0], row[1], row[2]) for row in await session.execute(stmt) if row[2]}
 
 
-async def insert_step_run(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """False when this step already ran for the enrollment (nothing is written)."""
-    stmt = insert(StepRun).values(row).on_conflict_do_nothing().returning(StepRun.position)
-    return (await session.execute(stmt)).first() is not None
+async def insert_step_runs(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> set[tuple[str, int]]:
+    """(enrollment, position) of the runs written; one that ran already is skipped."""
+    written: set[tuple[str, int]] = set()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = (
+            insert(StepRun)
+            .values(rows[start : start + INSERT_CHUNK])
+            .on_conflict_do_nothing()
+            .returning(StepRun.enrollment_id, StepRun.position)
+        )
+        written |= {(row[0], row[1]) for row in await session.execute(stmt)}
+    return written
 
 
 async def tenants_with_active_enrollments(session: AsyncSession) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,7 @@ from api.messaging import repository as messaging_repository
 from api.messaging import templates as message_templates
 from api.messaging.sending import MessageSource, send_message
 from api.practice import repository as practice_repository
+from api.practice.models import Patient
 from api.segments import repository as segments_repository
 from api.segments import service as segments_service
 from api.tasks import service as tasks_service
@@ -266,12 +268,12 @@ async def update_cadence(
         cadence.exits = data.exits.model_dump()
     if "name" in changes and data.name is not None:
         cadence.name = data.name.strip()
-    for field in ("description", "reentry_after_days"):
-        if field in changes:
-            setattr(cadence, field, changes[field])
-    for field in ("household_aware", "send_local_time"):
-        if changes.get(field) is not None:
-            setattr(cadence, field, changes[field])
+    for name in ("description", "reentry_after_days"):
+        if name in changes:
+            setattr(cadence, name, changes[name])
+    for name in ("household_aware", "send_local_time"):
+        if changes.get(name) is not None:
+            setattr(cadence, name, changes[name])
     cadence.updated_at = now
     await session.flush()
     return cadence
@@ -643,44 +645,46 @@ async def _run_message_step(
     return "sent", message.id, None
 
 
-async def _run_step(
-    session: AsyncSession,
-    cadence: Cadence,
-    enrollment: Enrollment,
-    location: Location,
-    now: dt.datetime,
-    settings: Settings,
-) -> None:
-    steps = [CadenceStep.model_validate(s) for s in cadence.steps]
+@dataclass
+class _Tick:
+    """What one dispatch loads once for its whole batch."""
+
+    session: AsyncSession
+    now: dt.datetime
+    settings: Settings
+    cadences: dict[str, Cadence]
+    steps: dict[str, list[CadenceStep]]
+    patients: dict[str, Patient]
+    locations: dict[str, Location]
+    # (cadence, position, contact) a household member already got: filled as steps run.
+    covered: set[tuple[str, int, str]]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def _run_step(tick: _Tick, enrollment: Enrollment) -> None:
+    cadence = tick.cadences[enrollment.cadence_id]
+    steps = tick.steps[cadence.id]
     position = enrollment.next_position
     if position is None or position > len(steps):
         # The steps are done and the grace period is over.
-        enrollment.status, enrollment.completed_at = "completed", now
+        enrollment.status, enrollment.completed_at = "completed", tick.now
         enrollment.next_due_at = enrollment.next_position = None
         return
     step = steps[position - 1]
-    patient = await messaging_repository.get_patient(
-        session, enrollment.tenant_id, enrollment.patient_id
-    )
+    patient = tick.patients.get(enrollment.patient_id)
     if patient is None:
-        await repository.remove_enrollment(session, enrollment, now)
-        await exits.record_exits(session, enrollment.tenant_id, [enrollment], now)
+        enrollment.status, enrollment.exit_reason = "exited", "removed"
+        enrollment.exited_at, enrollment.next_due_at = tick.now, None
         return
     contact = patient.email if step.channel == "email" else patient.mobile
     message_id = task_id = detail = None
-    if (
-        cadence.household_aware
-        and contact
-        and await repository.household_covered(
-            session, cadence.tenant_id, cadence.id, position, contact, now - HOUSEHOLD_WINDOW
-        )
-    ):
+    if cadence.household_aware and contact and (cadence.id, position, contact) in tick.covered:
         outcome, detail = "household_covered", "a household member got this step"
     elif step.channel == "call":
         assert step.task is not None
         name = f"{patient.first_name} {patient.last_name}"
         task = await tasks_service.create_call_task(
-            session,
+            tick.session,
             tenant_id=enrollment.tenant_id,
             location_id=enrollment.location_id,
             patient_id=patient.id,
@@ -689,16 +693,17 @@ async def _run_step(
             or f"Win-back cadence '{cadence.name}', step {position}: {name} has not booked "
             f"or replied yet. Mobile: {patient.mobile or 'none on file'}.",
             assignee=step.task.assignee,
-            due_at=now + dt.timedelta(hours=step.task.due_in_hours),
-            now=now,
+            due_at=tick.now + dt.timedelta(hours=step.task.due_in_hours),
+            now=tick.now,
         )
         outcome, task_id = "task_created", task.id
     else:
         outcome, message_id, detail = await _run_message_step(
-            session, cadence, enrollment, step, position, settings
+            tick.session, cadence, enrollment, step, position, tick.settings
         )
-    ran = await repository.insert_step_run(
-        session,
+    if contact and outcome in ("sent", "task_created"):
+        tick.covered.add((cadence.id, position, contact))
+    tick.runs.append(
         {
             "tenant_id": enrollment.tenant_id,
             "enrollment_id": enrollment.id,
@@ -710,36 +715,23 @@ async def _run_step(
             "message_id": message_id,
             "task_id": task_id,
             "detail": detail,
-            "ran_at": now,
-        },
+            "ran_at": tick.now,
+        }
     )
-    if ran:
-        await record_event(
-            session,
-            tenant_id=enrollment.tenant_id,
-            type="cadence.step_sent",
-            location_id=enrollment.location_id,
-            data={
-                "enrollment_id": enrollment.id,
-                "cadence_id": cadence.id,
-                "patient_id": enrollment.patient_id,
-                "location_id": enrollment.location_id,
-                "position": position,
-                "channel": step.channel,
-                "outcome": outcome,
-                "message_id": message_id,
-                "task_id": task_id,
-            },
-        )
-    enrollment.last_step_at = now
+    enrollment.last_step_at = tick.now
     if position < len(steps):
+        location = tick.locations[enrollment.location_id]
         enrollment.next_position = position + 1
         enrollment.next_due_at = step_due_at(
-            steps[position], enrollment.enrolled_at, now, cadence.send_local_time, location.timezone
+            steps[position],
+            enrollment.enrolled_at,
+            tick.now,
+            cadence.send_local_time,
+            location.timezone,
         )
     else:
         enrollment.next_position = len(steps) + 1
-        enrollment.next_due_at = now + FINISH_AFTER
+        enrollment.next_due_at = tick.now + FINISH_AFTER
 
 
 async def dispatch_due(
@@ -750,30 +742,73 @@ async def dispatch_due(
     limit: int = DISPATCH_BATCH,
 ) -> dict[str, int]:
     """One tick for a tenant: record exits first (so nobody who booked or replied gets the
-    next step), then run up to `limit` due steps. More due work enqueues another tick."""
+    next step), then run up to `limit` due steps. More due work enqueues another tick.
+
+    Cadences, patients, locations and household coverage are read once for the batch, and
+    the step runs are written in one statement; each message still goes through the send
+    ledger on its own (its key, enrollment:step, is what makes a retried tick harmless)."""
     exited = await exits.apply_exits(session, tenant_id, now)
     due = await repository.due_enrollments(session, tenant_id, now, limit)
-    cadences: dict[str, Cadence] = {}
-    locations = {
-        loc.id: loc for loc in await tenancy_repository.all_locations(session, tenant_id, None)
+    if not due:
+        return {"exited": exited, "steps": 0}
+    cadences = {
+        c.id: c
+        for c in await repository.cadences_by_ids(
+            session, tenant_id, sorted({e.cadence_id for e in due})
+        )
     }
+    patients = {
+        p.id: p
+        for p in await repository.patients_by_ids(
+            session, tenant_id, sorted({e.patient_id for e in due})
+        )
+    }
+    contacts = sorted({c for p in patients.values() for c in (p.mobile, p.email) if c})
+    tick = _Tick(
+        session=session,
+        now=now,
+        settings=settings,
+        cadences=cadences,
+        steps={c.id: [CadenceStep.model_validate(s) for s in c.steps] for c in cadences.values()},
+        patients=patients,
+        locations={
+            loc.id: loc for loc in await tenancy_repository.all_locations(session, tenant_id, None)
+        },
+        covered=await repository.covered_contacts(
+            session, tenant_id, sorted(cadences), contacts, now - HOUSEHOLD_WINDOW
+        ),
+    )
     for enrollment in due:
-        if enrollment.cadence_id not in cadences:
-            found = await repository.get_cadence(session, tenant_id, enrollment.cadence_id, None)
-            assert found is not None  # the enrollment's foreign key
-            cadences[found.id] = found
-        await _run_step(
+        await _run_step(tick, enrollment)
+    removed = [e for e in due if e.exit_reason == "removed" and e.exited_at == now]
+    await exits.record_exits(session, tenant_id, removed, now)
+    ran = await repository.insert_step_runs(session, tick.runs)
+    by_id = {e.id: e for e in due}
+    for run in tick.runs:
+        if (run["enrollment_id"], run["position"]) not in ran:
+            continue  # ran already (a retried tick): no second event
+        enrollment = by_id[run["enrollment_id"]]
+        await record_event(
             session,
-            cadences[enrollment.cadence_id],
-            enrollment,
-            locations[enrollment.location_id],
-            now,
-            settings,
+            tenant_id=tenant_id,
+            type="cadence.step_sent",
+            location_id=enrollment.location_id,
+            data={
+                "enrollment_id": enrollment.id,
+                "cadence_id": run["cadence_id"],
+                "patient_id": enrollment.patient_id,
+                "location_id": enrollment.location_id,
+                "position": run["position"],
+                "channel": run["channel"],
+                "outcome": run["outcome"],
+                "message_id": run["message_id"],
+                "task_id": run["task_id"],
+            },
         )
     await session.flush()
     if len(due) == limit:
         await jobs.enqueue(session, DISPATCH_TASK, tenant_id=tenant_id, args={})
-    return {"exited": exited, "steps": len(due)}
+    return {"exited": exited, "steps": len(tick.runs)}
 
 
 async def enqueue_ticks(session: AsyncSession, now: dt.datetime) -> int:

@@ -11,7 +11,9 @@ import time_machine
 from sqlalchemy import func, select
 
 from api.cadences.models import Cadence, Enrollment, StepRun
+from api.core.clock import utcnow
 from api.core.db import unit_of_work
+from api.practice import ingest
 from tests.cadences.conftest import WINBACK, patient_ids, patient_row, sync
 from tests.core.conftest import assert_problem
 from tests.graphql.conftest import GraphQLClient
@@ -305,8 +307,6 @@ async def test_continuous_enrollment_from_a_segment_and_leaving_it(
     await sync(
         sessions, tenant, main, "patients", [patient_row("bo", last_visit_date="2026-11-20")]
     )
-    from api.core.clock import utcnow
-
     with time_machine.travel(utcnow() + dt.timedelta(hours=1), tick=False):
         assert await ticks.enroll() == 1
     async with unit_of_work(sessions, tenant) as session:
@@ -435,3 +435,31 @@ async def test_large_enrollments_are_written_in_chunks(client, practice, session
     )
     assert sorted(e["patient_id"] for e in response.json()["enrolled"]) == ids
     assert await _count(sessions, tenant, Enrollment) == 5
+
+
+async def test_a_patient_deleted_in_the_pms_leaves_at_the_next_tick(
+    client, practice, sessions, ticks
+):
+    tenant, main = practice.tenant.id, practice.locations[0].id
+    await sync(sessions, tenant, main, "patients", [patient_row("amy", mobile="+15125550111")])
+    amy = (await patient_ids(sessions, tenant))["amy"]
+    cadence = await _cadence(client, practice)
+    url = f"/v1/cadences/{cadence['id']}/enrollments"
+    await client.post(url, json={"patient_ids": [amy]}, headers=practice.headers)
+    async with unit_of_work(sessions, tenant) as session:
+        await ingest.sync_batch(
+            session,
+            tenant_id=tenant,
+            location_id=main,
+            entity="patients",
+            rows=[],
+            deletes=["amy"],
+            watermark=None,
+            now=utcnow(),
+        )
+    with time_machine.travel(utcnow() + dt.timedelta(days=1), tick=False):
+        await ticks.tick()
+    async with unit_of_work(sessions, tenant) as session:
+        enrollment = (await session.execute(select(Enrollment))).scalar_one()
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "removed")
+    assert await _count(sessions, tenant, StepRun) == 0
