@@ -68,6 +68,19 @@ class Slot:
         return cls(**slot.model_dump())
 
 
+@strawberry.type(description="An appointment type patients may book online.")
+class BookableType:
+    id: strawberry.ID
+    name: str
+    duration_minutes: int
+
+
+@strawberry.type(description="A location's self-bookable appointment types.")
+class BookableTypes:
+    types: list[BookableType]
+    time_zone: str
+
+
 @strawberry.type(description="Slots of a range, with the mirror's freshness.")
 class Slots:
     slots: list[Slot]
@@ -158,6 +171,8 @@ class PatientInput:
     mobile: str | None = None
     email: str | None = None
     notes: str | None = None
+    sms_consent: bool = False
+    email_consent: bool = False
 
 
 @strawberry.input(description="Where an appointment moves to.")
@@ -181,6 +196,22 @@ class BookingReport:
 
 @strawberry.type
 class BookingQuery:
+    @strawberry.field(
+        permission_classes=[WidgetOrRead], description="Self-bookable appointment types."
+    )
+    async def bookable_appointment_types(self, info: Info, location_id: str) -> BookableTypes:
+        async with info.context.db() as session:
+            out = await service.bookable_types(session, info.context.principal, location_id)
+        return BookableTypes(
+            types=[
+                BookableType(
+                    id=strawberry.ID(t.id), name=t.name, duration_minutes=t.duration_minutes
+                )
+                for t in out.data
+            ],
+            time_zone=out.time_zone,
+        )
+
     @strawberry.field(permission_classes=[WidgetOrRead], description="Bookable slots.")
     async def slots(
         self,

@@ -87,6 +87,21 @@ async def appointment_type(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def self_bookable_types(
+    session: AsyncSession, tenant_id: str, location_id: str
+) -> list[AppointmentType]:
+    stmt = (
+        scoped(AppointmentType, tenant_id)
+        .where(
+            AppointmentType.location_id == location_id,
+            AppointmentType.deleted_at.is_(None),
+            AppointmentType.self_bookable,
+        )
+        .order_by(AppointmentType.name, AppointmentType.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def live_resources(
     session: AsyncSession, model: type[Provider] | type[Operatory], tenant_id: str, location_id: str
 ) -> list[Any]:

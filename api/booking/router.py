@@ -14,6 +14,7 @@ from api.auth.scopes import Scope
 from api.booking import changes, holds, report, service
 from api.booking.schemas import (
     AppointmentOut,
+    AppointmentTypesOut,
     CancelIn,
     ConfirmOut,
     HoldCreate,
@@ -53,6 +54,16 @@ ProviderParam = Annotated[
 def deps(request: Request) -> service.BookingDeps:
     state = request.app.state.chairfill
     return service.BookingDeps(settings=state.settings.booking, redis=state.redis)
+
+
+@router.get(
+    "/v1/locations/{location_id}/appointment-types",
+    summary="The appointment types patients may book online at a location",
+)
+async def list_bookable_types(
+    location_id: str, principal: ScheduleReadOrWidget, session: SessionDep
+) -> AppointmentTypesOut:
+    return await service.bookable_types(session, principal, location_id)
 
 
 @router.get(

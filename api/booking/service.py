@@ -18,6 +18,8 @@ from api.auth.principal import Principal
 from api.booking import cache, repository
 from api.booking.calendar import buffers_of, engine_type, load_calendar, require_type, rules_of
 from api.booking.schemas import (
+    AppointmentTypeOut,
+    AppointmentTypesOut,
     NextAvailableOut,
     PolicyIn,
     PolicyOut,
@@ -263,6 +265,21 @@ async def next_available(
         data=SlotOut.model_validate(slot) if slot else None,
         data_as_of=prepared.data_as_of,
         time_zone=zone,
+    )
+
+
+async def bookable_types(
+    session: AsyncSession, principal: Principal, location_id: str
+) -> AppointmentTypesOut:
+    """What a patient may book online here: the location's self-bookable types."""
+    location = await require_location(session, principal, location_id)
+    rows = await repository.self_bookable_types(session, location.tenant_id, location.id)
+    return AppointmentTypesOut(
+        data=[
+            AppointmentTypeOut(id=r.id, name=r.name, duration_minutes=r.duration_minutes)
+            for r in rows
+        ],
+        time_zone=location.timezone,
     )
 
 
