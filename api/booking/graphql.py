@@ -53,7 +53,8 @@ WidgetOrWrite = _widget_or(WRITE)
 def _deps(info: Info) -> service.BookingDeps:
     request = info.context.request
     redis = request.app.state.chairfill.redis if request is not None else None
-    return service.BookingDeps(settings=info.context.settings.booking, redis=redis)
+    settings = info.context.settings
+    return service.BookingDeps(settings=settings.booking, redis=redis, app_settings=settings)
 
 
 @strawberry.type(description="A bookable start and who / where can take it.")

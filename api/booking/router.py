@@ -53,7 +53,9 @@ ProviderParam = Annotated[
 
 def deps(request: Request) -> service.BookingDeps:
     state = request.app.state.chairfill
-    return service.BookingDeps(settings=state.settings.booking, redis=state.redis)
+    return service.BookingDeps(
+        settings=state.settings.booking, redis=state.redis, app_settings=state.settings
+    )
 
 
 @router.get(

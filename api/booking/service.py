@@ -28,7 +28,7 @@ from api.booking.schemas import (
     TypeBuffers,
 )
 from api.core.errors import NotFound, ValidationProblem
-from api.core.settings import BookingSettings
+from api.core.settings import BookingSettings, Settings
 from api.engines import slots as engine
 from api.practice import freshness
 from api.tenancy import repository as tenancy_repository
@@ -46,6 +46,8 @@ class BookingDeps:
 
     settings: BookingSettings
     redis: Redis | None
+    # The whole configuration, for what booking hands to other domains (messaging).
+    app_settings: Settings
 
 
 async def require_location(
