@@ -4,7 +4,7 @@ rescheduleAppointment, cancelAppointment. Thin: the same services as REST."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -24,10 +24,18 @@ from api.booking.schemas import (
 )
 from api.core.clock import utcnow
 from api.graphql.context import Context
+from api.graphql.idempotency import run_idempotent
 from api.graphql.permissions import requires_scopes
 from api.tasks.graphql import validated
 
 Info = strawberry.Info[Context, None]
+IdempotencyKey = Annotated[
+    str,
+    strawberry.argument(
+        description="A unique key per booking step (e.g. a UUID): a retry with the same key "
+        "and input returns the first answer; the same key with other input is refused."
+    ),
+]
 READ = Scope.SCHEDULE_READ.value
 WRITE = Scope.APPOINTMENTS_WRITE.value
 
@@ -276,26 +284,57 @@ class BookingQuery:
 
 @strawberry.type
 class BookingMutation:
-    @strawberry.mutation(permission_classes=[WidgetOrWrite], description="Hold a slot.")
-    async def create_hold(self, info: Info, input: HoldInput) -> Hold:
+    @strawberry.mutation(
+        permission_classes=[WidgetOrWrite], description="Hold a slot (idempotent per key)."
+    )
+    async def create_hold(
+        self, info: Info, input: HoldInput, idempotency_key: IdempotencyKey
+    ) -> Hold:
         data = validated(HoldCreate, strawberry.asdict(input), "input.")
-        async with info.context.db() as session:
-            out = await holds.create_hold(
-                session, info.context.principal, _deps(info), data, utcnow()
-            )
+
+        async def run() -> HoldOut:
+            async with info.context.db() as session:
+                return await holds.create_hold(
+                    session, info.context.principal, _deps(info), data, utcnow()
+                )
+
+        out = await run_idempotent(
+            info.context,
+            key=idempotency_key,
+            mutation="createHold",
+            request=data.model_dump(mode="json"),
+            out_type=HoldOut,
+            run=run,
+        )
         return Hold.from_out(out)
 
     @strawberry.mutation(
-        permission_classes=[WidgetOrWrite], description="Confirm a hold with the patient."
+        permission_classes=[WidgetOrWrite],
+        description="Confirm a hold with the patient (idempotent per key).",
     )
     async def confirm_hold(
-        self, info: Info, id: strawberry.ID, patient: PatientInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        patient: PatientInput,
+        idempotency_key: IdempotencyKey,
     ) -> Confirmation:
         data = validated(PatientDetails, strawberry.asdict(patient), "patient.")
-        async with info.context.db() as session:
-            out = await holds.confirm_hold(
-                session, info.context.principal, _deps(info), str(id), data, utcnow()
-            )
+
+        async def run() -> ConfirmOut:
+            async with info.context.db() as session:
+                return await holds.confirm_hold(
+                    session, info.context.principal, _deps(info), str(id), data, utcnow()
+                )
+
+        out = await run_idempotent(
+            info.context,
+            key=idempotency_key,
+            mutation="confirmHold",
+            request={"id": str(id), "patient": data.model_dump(mode="json")},
+            out_type=ConfirmOut,
+            run=run,
+        )
         return Confirmation.from_out(out)
 
     @strawberry.mutation(extensions=[requires_scopes(WRITE)], description="Move an appointment.")
