@@ -71,6 +71,7 @@ async def list_bookable_types(
 @router.get(
     "/v1/locations/{location_id}/slots",
     summary="Bookable slots of an appointment type in a range (at most 31 days)",
+    response_model=SlotsOut,
 )
 async def list_slots(
     request: Request,
@@ -86,8 +87,9 @@ async def list_slots(
         Query(max_length=40, description="Local date (inclusive) or RFC 3339 (exclusive)"),
     ],
     provider: ProviderParam = None,
-) -> SlotsOut:
-    return await service.find_slots(
+) -> Response:
+    # Sent as the service serialized (and cached) them: no parse and re-encode per hit.
+    body = await service.find_slots_json(
         session,
         principal,
         deps(request),
@@ -98,6 +100,7 @@ async def list_slots(
         provider_id=provider,
         now=utcnow(),
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -5,6 +5,7 @@ changes.py, the daily report in report.py. REST and GraphQL call these functions
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -35,8 +36,8 @@ from api.tenancy import repository as tenancy_repository
 from api.tenancy.models import Location
 
 MAX_RANGE = timedelta(days=31)
-# One validator for a whole cached slot list (cheaper than one model_validate per slot).
-_SLOT_LIST = TypeAdapter(list[SlotOut])
+_SLOT = TypeAdapter(SlotOut)
+_AS_OF = TypeAdapter(datetime | None)
 _LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -150,7 +151,53 @@ def _after_notice(slot: dict[str, Any], earliest: datetime) -> bool:
     return datetime.fromisoformat(slot["start"]) >= earliest
 
 
-async def find_slots(
+@dataclass(frozen=True)
+class SlotList:
+    """A slot answer's `data`, serialized once: each slot's JSON back to back (commas
+    between, no brackets), each slot's start (epoch seconds) and where its JSON begins
+    (plus a sentinel past the end). A cached answer is served from these bytes without
+    parsing them; only slots that have fallen inside the notice period are cut out."""
+
+    body: bytes
+    starts: list[float]
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, slots: list[SlotOut]) -> SlotList:
+        items = [_SLOT.dump_json(slot) for slot in slots]
+        offsets, at = [], 0
+        for item in items:
+            offsets.append(at)
+            at += len(item) + 1
+        offsets.append(at)
+        return cls(b",".join(items), [slot.start.timestamp() for slot in slots], offsets)
+
+    def starting_from(self, earliest: float) -> bytes:
+        kept = [i for i, start in enumerate(self.starts) if start >= earliest]
+        if len(kept) == len(self.starts):
+            return self.body
+        if kept and kept[0] + len(kept) == len(self.starts):
+            # The usual case (slots come in start order): only a prefix went stale.
+            return self.body[self.offsets[kept[0]] :]
+        return b",".join(self.body[self.offsets[i] : self.offsets[i + 1] - 1] for i in kept)
+
+
+def slots_json(items: bytes, data_as_of: datetime | None, time_zone: str) -> bytes:
+    """`SlotsOut` as JSON, byte for byte what pydantic would write, around ready items."""
+    return b"".join(
+        (
+            b'{"data":[',
+            items,
+            b'],"data_as_of":',
+            _AS_OF.dump_json(data_as_of),
+            b',"time_zone":',
+            json.dumps(time_zone).encode(),
+            b"}",
+        )
+    )
+
+
+async def find_slots_json(
     session: AsyncSession,
     principal: Principal,
     deps: BookingDeps,
@@ -161,7 +208,8 @@ async def find_slots(
     end: str,
     provider_id: str | None,
     now: datetime,
-) -> SlotsOut:
+) -> bytes:
+    """The slots answer as JSON bytes (REST sends them as they are)."""
     prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
     zone = prepared.location.timezone
     start_at = parse_bound(start, "start", zone, is_end=False)
@@ -179,9 +227,10 @@ async def find_slots(
         "provider": provider_id,
     }
     key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
-    cached = await cache.read(deps.redis, key, now)
+    cached = await cache.read_raw(deps.redis, key, now)
     if cached is not None:
-        slots = _SLOT_LIST.validate_python(cached)
+        header, body = cached
+        found_list = SlotList(body, header["starts"], header["offsets"])
     else:
         loaded = await load_calendar(
             session, prepared.location, prepared.policy, start=start_at, end=end_at, now=now
@@ -197,21 +246,46 @@ async def find_slots(
         )
         if isinstance(found, engine.Refusal):
             raise refusal_problem(found)
-        slots = [slot_out(s) for s in found]
-        await cache.store(
+        found_list = SlotList.of([slot_out(s) for s in found])
+        await cache.store_raw(
             deps.redis,
             key,
-            _SLOT_LIST.dump_python(slots, mode="json"),
+            {"starts": found_list.starts, "offsets": found_list.offsets},
+            found_list.body,
             ttl_seconds=deps.settings.slot_cache_ttl_seconds,
             now=now,
             not_after=loaded.next_hold_expiry,
         )
     # A cached slot that has since fallen inside the notice period is left out.
-    return SlotsOut(
-        data=[s for s in slots if s.start >= earliest],
-        data_as_of=prepared.data_as_of,
-        time_zone=zone,
+    items = found_list.starting_from(earliest.timestamp())
+    return slots_json(items, prepared.data_as_of, zone)
+
+
+async def find_slots(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    *,
+    location_id: str,
+    appointment_type_id: str,
+    start: str,
+    end: str,
+    provider_id: str | None,
+    now: datetime,
+) -> SlotsOut:
+    """The slots answer as a model (GraphQL)."""
+    body = await find_slots_json(
+        session,
+        principal,
+        deps,
+        location_id=location_id,
+        appointment_type_id=appointment_type_id,
+        start=start,
+        end=end,
+        provider_id=provider_id,
+        now=now,
     )
+    return SlotsOut.model_validate_json(body)
 
 
 async def next_available(
