@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.booking import cache, repository
-from api.booking.calendar import buffers_of, engine_type, load_calendar, require_type, rules_of
+from api.booking.calendar import (
+    buffers_of,
+    engine_type,
+    load_calendar,
+    require_type,
+    rules_of,
+    unknown_type,
+)
 from api.booking.schemas import (
     AppointmentTypeOut,
     AppointmentTypesOut,
@@ -129,20 +136,29 @@ async def _prepare(
     appointment_type_id: str,
     now: datetime,
 ) -> _Prepared:
-    location = await require_location(session, principal, location_id)
-    as_of = await freshness.require_fresh(session, location.tenant_id, location.id, now)
-    # The version is read before the calendar (see cache.py).
-    policy = await repository.get_policy(session, location.tenant_id, location.id)
-    sync = await repository.sync_state(session, location.tenant_id, location.id)
-    row = await require_type(
-        session, location.tenant_id, location.id, appointment_type_id, "appointment_type"
+    # One query for all of it: this runs on every slot request, cache hits included.
+    found = await repository.slot_context(
+        session, principal.tenant_id, location_id, principal.location_ids, appointment_type_id
     )
+    if found is None:
+        raise NotFound(f"There is no location {location_id}.")
+    location, policy = found.location, found.policy
+    as_of = freshness.check_fresh(
+        location.id,
+        found.sync.data_as_of if found.sync else None,
+        found.stale_data_threshold_minutes,
+        now,
+    )
+    row = found.appointment_type
+    if row is None:
+        raise unknown_type(location.id, appointment_type_id, "appointment_type")
     return _Prepared(
         location=location,
         data_as_of=as_of,
         rules=rules_of(policy, deps.settings),
         appointment_type=engine_type(row, buffers_of(policy, row.id)),
-        version=cache.calendar_version(policy, sync),
+        # The version comes from the same read as everything else, before the calendar.
+        version=cache.calendar_version(policy, found.sync),
         policy=policy,
     )
 
