@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.booking.router import router as booking_router
+from api.booking.widget_router import router as booking_widget_router
 from api.cadences.router import router as cadences_router
 from api.core import jobs
 from api.core.cors import PublishableKeyCORSMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messaging_public_router)
     app.include_router(booking_router)
     app.include_router(cadences_router)
+    app.include_router(booking_widget_router)
     app.include_router(tasks_router)
     register_webhook_docs(app)
     app.include_router(oauth_router)

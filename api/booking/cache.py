@@ -14,6 +14,9 @@ and misses. There is no stale window. An entry also never outlives the soonest e
 a hold it saw (an expired hold must stop blocking at once), nor the TTL setting.
 
 Redis is an accelerator only: when it fails, the answer is computed and not cached.
+
+Slot lists are stored as raw bytes (`read_raw` / `store_raw`): a small JSON header line,
+then the answer's JSON exactly as it is sent, so a hit is served without parsing it.
 """
 
 from __future__ import annotations
@@ -93,5 +96,51 @@ async def store(
     entry = {"valid_until": valid_until.isoformat(), "value": value}
     try:
         await redis.set(key, json.dumps(entry, default=str), px=ttl_ms)
+    except (RedisError, OSError):
+        log.warning("slot_cache_unavailable")
+
+
+async def read_raw(
+    redis: Redis | None, key: str, now: datetime
+) -> tuple[dict[str, Any], bytes] | None:
+    """A raw entry's header and body, unless it is past its own validity."""
+    if redis is None:
+        return None
+    try:
+        raw = await redis.get(key)
+    except (RedisError, OSError):
+        log.warning("slot_cache_unavailable")
+        return None
+    if raw is None:
+        return None
+    head, _, body = bytes(raw).partition(b"\n")
+    header: dict[str, Any] = json.loads(head)
+    if header["valid_until"] <= now.timestamp():
+        return None
+    return header, body
+
+
+async def store_raw(
+    redis: Redis | None,
+    key: str,
+    header: dict[str, Any],
+    body: bytes,
+    *,
+    ttl_seconds: int,
+    now: datetime,
+    not_after: datetime | None,
+) -> None:
+    if redis is None or ttl_seconds <= 0:
+        return
+    valid_until = now + timedelta(seconds=ttl_seconds)
+    if not_after is not None:
+        valid_until = min(valid_until, not_after)
+    ttl_ms = int((valid_until - now).total_seconds() * 1000)
+    if ttl_ms <= 0:
+        return
+    # One line of JSON (json.dumps never writes a raw newline), then the body.
+    head = json.dumps({**header, "valid_until": valid_until.timestamp()}).encode()
+    try:
+        await redis.set(key, head + b"\n" + body, px=ttl_ms)
     except (RedisError, OSError):
         log.warning("slot_cache_unavailable")

@@ -61,11 +61,15 @@ async def require_type(
 ) -> AppointmentType:
     found = await repository.appointment_type(session, tenant_id, location_id, type_id)
     if found is None:
-        raise ValidationProblem(
-            f"There is no appointment type {type_id} at location {location_id}.",
-            errors=[{"field": field, "message": "unknown appointment type at this location"}],
-        )
+        raise unknown_type(location_id, type_id, field)
     return found
+
+
+def unknown_type(location_id: str, type_id: str, field: str) -> ValidationProblem:
+    return ValidationProblem(
+        f"There is no appointment type {type_id} at location {location_id}.",
+        errors=[{"field": field, "message": "unknown appointment type at this location"}],
+    )
 
 
 def engine_type(row: AppointmentType, buffers: Buffers) -> engine.AppointmentType:

@@ -4,7 +4,7 @@ rescheduleAppointment, cancelAppointment. Thin: the same services as REST."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -24,10 +24,18 @@ from api.booking.schemas import (
 )
 from api.core.clock import utcnow
 from api.graphql.context import Context
+from api.graphql.idempotency import run_idempotent
 from api.graphql.inputs import validated
 from api.graphql.permissions import requires_scopes
 
 Info = strawberry.Info[Context, None]
+IdempotencyKey = Annotated[
+    str,
+    strawberry.argument(
+        description="A unique key per booking step (e.g. a UUID): a retry with the same key "
+        "and input returns the first answer; the same key with other input is refused."
+    ),
+]
 READ = Scope.SCHEDULE_READ.value
 WRITE = Scope.APPOINTMENTS_WRITE.value
 
@@ -53,7 +61,8 @@ WidgetOrWrite = _widget_or(WRITE)
 def _deps(info: Info) -> service.BookingDeps:
     request = info.context.request
     redis = request.app.state.chairfill.redis if request is not None else None
-    return service.BookingDeps(settings=info.context.settings.booking, redis=redis)
+    settings = info.context.settings
+    return service.BookingDeps(settings=settings.booking, redis=redis, app_settings=settings)
 
 
 @strawberry.type(description="A bookable start and who / where can take it.")
@@ -66,6 +75,19 @@ class Slot:
     @classmethod
     def from_out(cls, slot: SlotOut) -> Slot:
         return cls(**slot.model_dump())
+
+
+@strawberry.type(description="An appointment type patients may book online.")
+class BookableType:
+    id: strawberry.ID
+    name: str
+    duration_minutes: int
+
+
+@strawberry.type(description="A location's self-bookable appointment types.")
+class BookableTypes:
+    types: list[BookableType]
+    time_zone: str
 
 
 @strawberry.type(description="Slots of a range, with the mirror's freshness.")
@@ -158,6 +180,8 @@ class PatientInput:
     mobile: str | None = None
     email: str | None = None
     notes: str | None = None
+    sms_consent: bool = False
+    email_consent: bool = False
 
 
 @strawberry.input(description="Where an appointment moves to.")
@@ -181,6 +205,22 @@ class BookingReport:
 
 @strawberry.type
 class BookingQuery:
+    @strawberry.field(
+        permission_classes=[WidgetOrRead], description="Self-bookable appointment types."
+    )
+    async def bookable_appointment_types(self, info: Info, location_id: str) -> BookableTypes:
+        async with info.context.db() as session:
+            out = await service.bookable_types(session, info.context.principal, location_id)
+        return BookableTypes(
+            types=[
+                BookableType(
+                    id=strawberry.ID(t.id), name=t.name, duration_minutes=t.duration_minutes
+                )
+                for t in out.data
+            ],
+            time_zone=out.time_zone,
+        )
+
     @strawberry.field(permission_classes=[WidgetOrRead], description="Bookable slots.")
     async def slots(
         self,
@@ -244,26 +284,57 @@ class BookingQuery:
 
 @strawberry.type
 class BookingMutation:
-    @strawberry.mutation(permission_classes=[WidgetOrWrite], description="Hold a slot.")
-    async def create_hold(self, info: Info, input: HoldInput) -> Hold:
+    @strawberry.mutation(
+        permission_classes=[WidgetOrWrite], description="Hold a slot (idempotent per key)."
+    )
+    async def create_hold(
+        self, info: Info, input: HoldInput, idempotency_key: IdempotencyKey
+    ) -> Hold:
         data = validated(HoldCreate, strawberry.asdict(input), "input.")
-        async with info.context.db() as session:
-            out = await holds.create_hold(
-                session, info.context.principal, _deps(info), data, utcnow()
-            )
+
+        async def run() -> HoldOut:
+            async with info.context.db() as session:
+                return await holds.create_hold(
+                    session, info.context.principal, _deps(info), data, utcnow()
+                )
+
+        out = await run_idempotent(
+            info.context,
+            key=idempotency_key,
+            mutation="createHold",
+            request=data.model_dump(mode="json"),
+            out_type=HoldOut,
+            run=run,
+        )
         return Hold.from_out(out)
 
     @strawberry.mutation(
-        permission_classes=[WidgetOrWrite], description="Confirm a hold with the patient."
+        permission_classes=[WidgetOrWrite],
+        description="Confirm a hold with the patient (idempotent per key).",
     )
     async def confirm_hold(
-        self, info: Info, id: strawberry.ID, patient: PatientInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        patient: PatientInput,
+        idempotency_key: IdempotencyKey,
     ) -> Confirmation:
         data = validated(PatientDetails, strawberry.asdict(patient), "patient.")
-        async with info.context.db() as session:
-            out = await holds.confirm_hold(
-                session, info.context.principal, _deps(info), str(id), data, utcnow()
-            )
+
+        async def run() -> ConfirmOut:
+            async with info.context.db() as session:
+                return await holds.confirm_hold(
+                    session, info.context.principal, _deps(info), str(id), data, utcnow()
+                )
+
+        out = await run_idempotent(
+            info.context,
+            key=idempotency_key,
+            mutation="confirmHold",
+            request={"id": str(id), "patient": data.model_dump(mode="json")},
+            out_type=ConfirmOut,
+            run=run,
+        )
         return Confirmation.from_out(out)
 
     @strawberry.mutation(extensions=[requires_scopes(WRITE)], description="Move an appointment.")

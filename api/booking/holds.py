@@ -8,14 +8,11 @@ booking to the front desk as a task (202, `booking.exception`) instead of guessi
 confirmed hold becomes an appointment (scheduled, source online) with its PMS write-back
 and a `booking.confirmed` event, all in one transaction.
 
-Patient confirmation messages hook in with `on_booking_confirmed(hook)`: each hook runs in
-the confirming transaction with the `Confirmation`.
+The patient's confirmation message is recorded in the same transaction (confirmation.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.booking import cache, claims, repository
 from api.booking.calendar import buffers_of, engine_type, load_calendar, require_type, rules_of
+from api.booking.confirmation import Confirmation, send_confirmation
 from api.booking.models import Hold
 from api.booking.patients import contact_of, create_payload, new_patient
 from api.booking.problems import BookingConflict
 from api.booking.schemas import AppointmentOut, ConfirmOut, HoldCreate, HoldOut, PatientDetails
 from api.booking.service import BookingDeps, require_location
+from api.cadences import exits as cadence_exits
 from api.core.errors import NotFound
 from api.core.ids import new_id
 from api.engines import slots as engine
@@ -38,31 +37,6 @@ from api.practice.models import Appointment, Patient
 from api.practice.writeback import enqueue_writeback
 from api.tasks import service as tasks_service
 from api.tenancy.models import Location
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """What a confirmation hook receives (all rows already flushed)."""
-
-    tenant_id: str
-    location: Location
-    hold: Hold
-    appointment: Appointment
-    patient: Patient
-    patient_created: bool
-    notes: str | None
-
-
-ConfirmationHook = Callable[[AsyncSession, Confirmation], Awaitable[None]]
-_CONFIRMATION_HOOKS: list[ConfirmationHook] = []
-
-
-def on_booking_confirmed(hook: ConfirmationHook) -> ConfirmationHook:
-    """Register `hook` to run in every confirming transaction (e.g. the patient's
-    confirmation message). Usable as a decorator; registering twice is harmless."""
-    if hook not in _CONFIRMATION_HOOKS:
-        _CONFIRMATION_HOOKS.append(hook)
-    return hook
 
 
 def hold_out(hold: Hold) -> HoldOut:
@@ -296,8 +270,9 @@ async def confirm_hold(
     confirmation = Confirmation(
         tenant_id, location, hold, appointment, patient, created, details.notes
     )
-    for hook in list(_CONFIRMATION_HOOKS):
-        await hook(session, confirmation)
+    await send_confirmation(session, confirmation, deps.app_settings)
+    # Booked online: the patient's win-back cadences end now, before any next step.
+    await cadence_exits.apply_exits(session, tenant_id, now, [patient.id])
     await cache.calendar_changed(session, tenant_id, location.id)
     return ConfirmOut(
         status="confirmed",

@@ -49,8 +49,9 @@ def new_patient(
         mobile=mobile,
         email=email,
         communication_preference="sms" if mobile else "email",
-        sms_consent=False,
-        email_consent=False,
+        # What the patient ticked in the booking form, for the address they gave.
+        sms_consent=details.sms_consent and mobile is not None,
+        email_consent=details.email_consent and email is not None,
     )
 
 
@@ -77,5 +78,7 @@ def create_payload(
             "birthdate": patient.birthdate.isoformat() if patient.birthdate else None,
             "mobile": patient.mobile,
             "email": patient.email,
+            "sms_consent": patient.sms_consent,
+            "email_consent": patient.email_consent,
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from api.practice.models import (
     ScheduleEntry,
     Writeback,
 )
+from api.tenancy.models import Location, Tenant
 
 # Appointments that no longer occupy their time.
 FREE_STATUSES = ("cancelled", "broken")
@@ -73,6 +75,56 @@ async def sync_state(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class SlotContext:
+    location: Location
+    stale_data_threshold_minutes: int
+    sync: LocationSyncState | None
+    policy: BookingPolicy | None
+    appointment_type: AppointmentType | None
+
+
+async def slot_context(
+    session: AsyncSession,
+    tenant_id: str,
+    location_id: str,
+    visible: frozenset[str] | None,
+    type_id: str,
+) -> SlotContext | None:
+    """Everything a slot answer needs before the calendar, in one round trip: the
+    location (None when the caller may not see it), the tenant's staleness threshold, the
+    sync state (watermark and batch counters), the booking policy and the live type."""
+    stmt = (
+        scoped(Location, tenant_id, visible)
+        .add_columns(Tenant.stale_data_threshold_minutes, LocationSyncState, BookingPolicy)
+        .add_columns(AppointmentType)
+        .join(Tenant, Tenant.id == Location.tenant_id)
+        .outerjoin(
+            LocationSyncState,
+            (LocationSyncState.tenant_id == Location.tenant_id)
+            & (LocationSyncState.location_id == Location.id),
+        )
+        .outerjoin(
+            BookingPolicy,
+            (BookingPolicy.tenant_id == Location.tenant_id)
+            & (BookingPolicy.location_id == Location.id),
+        )
+        .outerjoin(
+            AppointmentType,
+            (AppointmentType.tenant_id == Location.tenant_id)
+            & (AppointmentType.location_id == Location.id)
+            & (AppointmentType.id == type_id)
+            & AppointmentType.deleted_at.is_(None),
+        )
+        .where(Location.id == location_id)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    location, threshold, sync, policy, appointment_type = row
+    return SlotContext(location, threshold, sync, policy, appointment_type)
+
+
 # --- the calendar's parts ------------------------------------------------------------------
 
 
@@ -85,6 +137,21 @@ async def appointment_type(
         AppointmentType.deleted_at.is_(None),
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def self_bookable_types(
+    session: AsyncSession, tenant_id: str, location_id: str
+) -> list[AppointmentType]:
+    stmt = (
+        scoped(AppointmentType, tenant_id)
+        .where(
+            AppointmentType.location_id == location_id,
+            AppointmentType.deleted_at.is_(None),
+            AppointmentType.self_bookable,
+        )
+        .order_by(AppointmentType.name, AppointmentType.id)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def live_resources(

@@ -14,6 +14,7 @@ from api.auth.scopes import Scope
 from api.booking import changes, holds, report, service
 from api.booking.schemas import (
     AppointmentOut,
+    AppointmentTypesOut,
     CancelIn,
     ConfirmOut,
     HoldCreate,
@@ -52,12 +53,25 @@ ProviderParam = Annotated[
 
 def deps(request: Request) -> service.BookingDeps:
     state = request.app.state.chairfill
-    return service.BookingDeps(settings=state.settings.booking, redis=state.redis)
+    return service.BookingDeps(
+        settings=state.settings.booking, redis=state.redis, app_settings=state.settings
+    )
+
+
+@router.get(
+    "/v1/locations/{location_id}/appointment-types",
+    summary="The appointment types patients may book online at a location",
+)
+async def list_bookable_types(
+    location_id: str, principal: ScheduleReadOrWidget, session: SessionDep
+) -> AppointmentTypesOut:
+    return await service.bookable_types(session, principal, location_id)
 
 
 @router.get(
     "/v1/locations/{location_id}/slots",
     summary="Bookable slots of an appointment type in a range (at most 31 days)",
+    response_model=SlotsOut,
 )
 async def list_slots(
     request: Request,
@@ -73,8 +87,9 @@ async def list_slots(
         Query(max_length=40, description="Local date (inclusive) or RFC 3339 (exclusive)"),
     ],
     provider: ProviderParam = None,
-) -> SlotsOut:
-    return await service.find_slots(
+) -> Response:
+    # Sent as the service serialized (and cached) them: no parse and re-encode per hit.
+    body = await service.find_slots_json(
         session,
         principal,
         deps(request),
@@ -85,6 +100,7 @@ async def list_slots(
         provider_id=provider,
         now=utcnow(),
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -17,6 +17,20 @@ class SlotOut(BaseModel):
     operatories: list[str] = Field(description="Operatories free with at least one of them")
 
 
+class AppointmentTypeOut(BaseModel):
+    id: str
+    name: str = Field(description="The practice's name for it, as in the PMS")
+    duration_minutes: int
+
+
+class AppointmentTypesOut(BaseModel):
+    data: list[AppointmentTypeOut] = Field(
+        description="Every self-bookable type of the location, by name (not paginated: a "
+        "location offers a handful)"
+    )
+    time_zone: str = Field(description="The location's IANA time zone")
+
+
 class SlotsOut(BaseModel):
     data: list[SlotOut]
     data_as_of: dt.datetime | None = Field(description="The location's PMS sync watermark")
@@ -63,6 +77,14 @@ class PatientDetails(BaseModel):
     mobile: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254)
     notes: str | None = Field(default=None, max_length=2000)
+    sms_consent: bool = Field(
+        default=False,
+        description="The patient agrees to texts from the practice. Recorded on a chart "
+        "this booking creates; an existing chart's consent stays as the PMS has it",
+    )
+    email_consent: bool = Field(
+        default=False, description="The patient agrees to emails (same rule as sms_consent)"
+    )
 
     @field_validator("first_name", "last_name")
     @classmethod

@@ -5,6 +5,7 @@ changes.py, the daily report in report.py. REST and GraphQL call these functions
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,8 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.booking import cache, repository
-from api.booking.calendar import buffers_of, engine_type, load_calendar, require_type, rules_of
+from api.booking.calendar import (
+    buffers_of,
+    engine_type,
+    load_calendar,
+    require_type,
+    rules_of,
+    unknown_type,
+)
 from api.booking.schemas import (
+    AppointmentTypeOut,
+    AppointmentTypesOut,
     NextAvailableOut,
     PolicyIn,
     PolicyOut,
@@ -26,15 +36,15 @@ from api.booking.schemas import (
     TypeBuffers,
 )
 from api.core.errors import NotFound, ValidationProblem
-from api.core.settings import BookingSettings
+from api.core.settings import BookingSettings, Settings
 from api.engines import slots as engine
 from api.practice import freshness
 from api.tenancy import repository as tenancy_repository
 from api.tenancy.models import Location
 
 MAX_RANGE = timedelta(days=31)
-# One validator for a whole cached slot list (cheaper than one model_validate per slot).
-_SLOT_LIST = TypeAdapter(list[SlotOut])
+_SLOT = TypeAdapter(SlotOut)
+_AS_OF = TypeAdapter(datetime | None)
 _LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -44,6 +54,8 @@ class BookingDeps:
 
     settings: BookingSettings
     redis: Redis | None
+    # The whole configuration, for what booking hands to other domains (messaging).
+    app_settings: Settings
 
 
 async def require_location(
@@ -124,20 +136,29 @@ async def _prepare(
     appointment_type_id: str,
     now: datetime,
 ) -> _Prepared:
-    location = await require_location(session, principal, location_id)
-    as_of = await freshness.require_fresh(session, location.tenant_id, location.id, now)
-    # The version is read before the calendar (see cache.py).
-    policy = await repository.get_policy(session, location.tenant_id, location.id)
-    sync = await repository.sync_state(session, location.tenant_id, location.id)
-    row = await require_type(
-        session, location.tenant_id, location.id, appointment_type_id, "appointment_type"
+    # One query for all of it: this runs on every slot request, cache hits included.
+    found = await repository.slot_context(
+        session, principal.tenant_id, location_id, principal.location_ids, appointment_type_id
     )
+    if found is None:
+        raise NotFound(f"There is no location {location_id}.")
+    location, policy = found.location, found.policy
+    as_of = freshness.check_fresh(
+        location.id,
+        found.sync.data_as_of if found.sync else None,
+        found.stale_data_threshold_minutes,
+        now,
+    )
+    row = found.appointment_type
+    if row is None:
+        raise unknown_type(location.id, appointment_type_id, "appointment_type")
     return _Prepared(
         location=location,
         data_as_of=as_of,
         rules=rules_of(policy, deps.settings),
         appointment_type=engine_type(row, buffers_of(policy, row.id)),
-        version=cache.calendar_version(policy, sync),
+        # The version comes from the same read as everything else, before the calendar.
+        version=cache.calendar_version(policy, found.sync),
         policy=policy,
     )
 
@@ -146,7 +167,53 @@ def _after_notice(slot: dict[str, Any], earliest: datetime) -> bool:
     return datetime.fromisoformat(slot["start"]) >= earliest
 
 
-async def find_slots(
+@dataclass(frozen=True)
+class SlotList:
+    """A slot answer's `data`, serialized once: each slot's JSON back to back (commas
+    between, no brackets), each slot's start (epoch seconds) and where its JSON begins
+    (plus a sentinel past the end). A cached answer is served from these bytes without
+    parsing them; only slots that have fallen inside the notice period are cut out."""
+
+    body: bytes
+    starts: list[float]
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, slots: list[SlotOut]) -> SlotList:
+        items = [_SLOT.dump_json(slot) for slot in slots]
+        offsets, at = [], 0
+        for item in items:
+            offsets.append(at)
+            at += len(item) + 1
+        offsets.append(at)
+        return cls(b",".join(items), [slot.start.timestamp() for slot in slots], offsets)
+
+    def starting_from(self, earliest: float) -> bytes:
+        kept = [i for i, start in enumerate(self.starts) if start >= earliest]
+        if len(kept) == len(self.starts):
+            return self.body
+        if kept and kept[0] + len(kept) == len(self.starts):
+            # The usual case (slots come in start order): only a prefix went stale.
+            return self.body[self.offsets[kept[0]] :]
+        return b",".join(self.body[self.offsets[i] : self.offsets[i + 1] - 1] for i in kept)
+
+
+def slots_json(items: bytes, data_as_of: datetime | None, time_zone: str) -> bytes:
+    """`SlotsOut` as JSON, byte for byte what pydantic would write, around ready items."""
+    return b"".join(
+        (
+            b'{"data":[',
+            items,
+            b'],"data_as_of":',
+            _AS_OF.dump_json(data_as_of),
+            b',"time_zone":',
+            json.dumps(time_zone).encode(),
+            b"}",
+        )
+    )
+
+
+async def find_slots_json(
     session: AsyncSession,
     principal: Principal,
     deps: BookingDeps,
@@ -157,7 +224,8 @@ async def find_slots(
     end: str,
     provider_id: str | None,
     now: datetime,
-) -> SlotsOut:
+) -> bytes:
+    """The slots answer as JSON bytes (REST sends them as they are)."""
     prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
     zone = prepared.location.timezone
     start_at = parse_bound(start, "start", zone, is_end=False)
@@ -175,9 +243,10 @@ async def find_slots(
         "provider": provider_id,
     }
     key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
-    cached = await cache.read(deps.redis, key, now)
+    cached = await cache.read_raw(deps.redis, key, now)
     if cached is not None:
-        slots = _SLOT_LIST.validate_python(cached)
+        header, body = cached
+        found_list = SlotList(body, header["starts"], header["offsets"])
     else:
         loaded = await load_calendar(
             session, prepared.location, prepared.policy, start=start_at, end=end_at, now=now
@@ -193,21 +262,46 @@ async def find_slots(
         )
         if isinstance(found, engine.Refusal):
             raise refusal_problem(found)
-        slots = [slot_out(s) for s in found]
-        await cache.store(
+        found_list = SlotList.of([slot_out(s) for s in found])
+        await cache.store_raw(
             deps.redis,
             key,
-            _SLOT_LIST.dump_python(slots, mode="json"),
+            {"starts": found_list.starts, "offsets": found_list.offsets},
+            found_list.body,
             ttl_seconds=deps.settings.slot_cache_ttl_seconds,
             now=now,
             not_after=loaded.next_hold_expiry,
         )
     # A cached slot that has since fallen inside the notice period is left out.
-    return SlotsOut(
-        data=[s for s in slots if s.start >= earliest],
-        data_as_of=prepared.data_as_of,
-        time_zone=zone,
+    items = found_list.starting_from(earliest.timestamp())
+    return slots_json(items, prepared.data_as_of, zone)
+
+
+async def find_slots(
+    session: AsyncSession,
+    principal: Principal,
+    deps: BookingDeps,
+    *,
+    location_id: str,
+    appointment_type_id: str,
+    start: str,
+    end: str,
+    provider_id: str | None,
+    now: datetime,
+) -> SlotsOut:
+    """The slots answer as a model (GraphQL)."""
+    body = await find_slots_json(
+        session,
+        principal,
+        deps,
+        location_id=location_id,
+        appointment_type_id=appointment_type_id,
+        start=start,
+        end=end,
+        provider_id=provider_id,
+        now=now,
     )
+    return SlotsOut.model_validate_json(body)
 
 
 async def next_available(
@@ -263,6 +357,21 @@ async def next_available(
         data=SlotOut.model_validate(slot) if slot else None,
         data_as_of=prepared.data_as_of,
         time_zone=zone,
+    )
+
+
+async def bookable_types(
+    session: AsyncSession, principal: Principal, location_id: str
+) -> AppointmentTypesOut:
+    """What a patient may book online here: the location's self-bookable types."""
+    location = await require_location(session, principal, location_id)
+    rows = await repository.self_bookable_types(session, location.tenant_id, location.id)
+    return AppointmentTypesOut(
+        data=[
+            AppointmentTypeOut(id=r.id, name=r.name, duration_minutes=r.duration_minutes)
+            for r in rows
+        ],
+        time_zone=location.timezone,
     )
 
 

@@ -18,10 +18,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
 from strawberry.fastapi import BaseContext
 
 from api.auth.dependencies import resolve_principal
 from api.auth.principal import Principal
+from api.core import idempotency
 from api.core.db import bind_tenant, commit, rollback
 from api.core.errors import Forbidden, Problem, Unauthorized
 from api.core.settings import Settings
@@ -49,6 +51,8 @@ class Context(BaseContext):
         # Sibling fields resolve concurrently; one AsyncSession must not be used by two
         # coroutines at once, so database work takes turns.
         self._session_lock = asyncio.Lock()
+        # Idempotency keys this operation marked in flight (see api/graphql/idempotency.py).
+        self._claims: list[idempotency.IdempotencyClaim] = []
 
     @property
     def principal(self) -> Principal:
@@ -78,21 +82,37 @@ class Context(BaseContext):
                 self._session = session
             yield self._session
 
+    async def claim_idempotency_key(self, claim: idempotency.IdempotencyClaim) -> Response | None:
+        """Mark the key in flight (committed on its own, as for REST); the stored response
+        when this is a replay. A claimed key is completed in the operation's transaction
+        and released when the operation fails, so a corrected retry may reuse it."""
+        stored = await idempotency.claim(self._sessions, claim, self.settings.idempotency)
+        if stored is None:
+            self._claims.append(claim)
+        return stored
+
     async def finish(self, *, succeeded: bool) -> None:
         """Commit (then after-commit work) or roll back, and close the session."""
         session, self._session = self._session, None
-        if session is None:
-            return
+        claims, self._claims = self._claims, []
+        committed = False
         try:
-            if succeeded:
-                await commit(session)
-            else:
-                await rollback(session)
+            if session is not None:
+                if succeeded:
+                    await commit(session)
+                    committed = True
+                else:
+                    await rollback(session)
         except BaseException:
-            await rollback(session)
+            if session is not None:
+                await rollback(session)
             raise
         finally:
-            await session.close()
+            if session is not None:
+                await session.close()
+            if not committed:
+                for claim in claims:
+                    await idempotency.release(self._sessions, claim)
 
 
 async def get_context(request: Request) -> Context:

@@ -58,10 +58,17 @@ async def require_fresh(
     tenant = await tenancy_repository.get_tenant(session, tenant_id)
     if tenant is None:
         raise NotFound(f"There is no tenant {tenant_id}.")
-    threshold = tenant.stale_data_threshold_minutes
     as_of = await data_as_of(session, tenant_id, location_id)
-    if as_of is None or now - as_of > timedelta(minutes=threshold):
-        raise StaleData(location_id, as_of, threshold)
+    return check_fresh(location_id, as_of, tenant.stale_data_threshold_minutes, now)
+
+
+def check_fresh(
+    location_id: str, as_of: datetime | None, threshold_minutes: int, now: datetime
+) -> datetime:
+    """`require_fresh` for a caller that already read the watermark and the threshold
+    (e.g. in one query with the rest of what it needs)."""
+    if as_of is None or now - as_of > timedelta(minutes=threshold_minutes):
+        raise StaleData(location_id, as_of, threshold_minutes)
     return as_of
 
 

@@ -250,4 +250,10 @@ class AckIn(BaseModel):
     lease_id: str = Field(description="The lease the claim returned")
     outcome: Literal["succeeded", "failed"]
     pms_id: str | None = Field(default=None, max_length=64)
+    patient_pms_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="For an `appointment_create` that created the chart (`patient.new`): "
+        "the new chart's PMS id, so its next sync updates that chart instead of adding one",
+    )
     reason: str | None = Field(default=None, max_length=2000)

@@ -24,7 +24,7 @@ from api.core.errors import NotFound, ValidationProblem
 from api.core.ids import new_id
 from api.core.pagination import PageParams, page_of
 from api.events import record_event
-from api.practice import freshness
+from api.practice import freshness, links
 from api.practice import writeback_repository as repository
 from api.practice.models import Writeback
 from api.practice.models_sync import WRITEBACK_KINDS
@@ -169,6 +169,8 @@ async def acknowledge(
     else:
         item.failure_reason = ack.reason
     await session.flush()
+    # Our appointment (and new chart) take the PMS's ids in the same transaction.
+    await links.link_created_rows(session, item, ack.patient_pms_id, now)
     await _record_outcome(session, item)
     return writeback_out(item, now)
 

@@ -1,10 +1,10 @@
 """Slot endpoint over real HTTP against the same server's bare endpoint (issue 6, 9b).
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        REDIS_URL=redis://127.0.0.1:6379/11 .venv/bin/python -m bench.booking.slots \\
+        REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python -m bench.booking.slots \\
         [--seconds 10] [--concurrency 16] [--keep-db]
 
-Builds a scratch database (`cf_bench_slots`, migrated from scratch; dropped at the end
+Builds a scratch database (`cf_bench_booking_slots`, migrated from scratch; dropped at the end
 unless --keep-db) and flushes the given Redis db (FLUSHDB only). One practice in
 America/Chicago: 10 providers, 12 operatories, weekly schedules (Mon-Fri 08:00-12:00 and
 13:00-17:00, two providers also Saturday 08:00-13:00), one self-bookable 30-minute type
@@ -39,7 +39,7 @@ import redis
 from api.core.migrate import upgrade
 from bench.booking import common
 
-DB_NAME = "cf_bench_slots"
+DB_NAME = "cf_bench_booking_slots"
 ZONE = ZoneInfo("America/Chicago")
 PROVIDERS = 10
 OPERATORIES = 12
@@ -225,7 +225,7 @@ async def load(
 
 async def run(args: argparse.Namespace) -> None:
     admin = os.environ["DATABASE_URL"]
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
     database_url = common.scratch_database(admin, DB_NAME)
     try:
         upgrade(database_url)

@@ -12,9 +12,13 @@ SLOTS = """query($loc: String!, $type: String!, $day: String!) {
   }
   nextAvailable(locationId: $loc, appointmentType: $type, after: $day) { slot { start } }
 }"""
-HOLD = """mutation($input: HoldInput!) { createHold(input: $input) { id status holdExpiresAt } }"""
-CONFIRM = """mutation($id: ID!, $patient: PatientInput!) {
-  confirmHold(id: $id, patient: $patient) { status patientCreated appointment { id source } }
+HOLD = """mutation($input: HoldInput!, $key: String!) {
+  createHold(input: $input, idempotencyKey: $key) { id status holdExpiresAt }
+}"""
+CONFIRM = """mutation($id: ID!, $patient: PatientInput!, $key: String!) {
+  confirmHold(id: $id, patient: $patient, idempotencyKey: $key) {
+    status patientCreated appointment { id source }
+  }
 }"""
 
 
@@ -49,7 +53,8 @@ async def test_booking_through_graphql(client, mirror, practice, sessions, make_
                 "locationId": mirror.location_id,
                 "appointmentTypeId": mirror.types["clean"],
                 "start": mirror.at(10).isoformat(),
-            }
+            },
+            "key": "hold-1",
         },
         widget,
     )
@@ -61,7 +66,8 @@ async def test_booking_through_graphql(client, mirror, practice, sessions, make_
                 "locationId": mirror.location_id,
                 "appointmentTypeId": mirror.types["clean"],
                 "start": mirror.at(10).isoformat(),
-            }
+            },
+            "key": "hold-2",
         },
         mirror.headers,
     )
@@ -76,6 +82,7 @@ async def test_booking_through_graphql(client, mirror, practice, sessions, make_
                 "birthdate": "1990-01-02",
                 "email": "lu@example.com",
             },
+            "key": "confirm-1",
         },
         widget,
     )
@@ -110,3 +117,91 @@ async def test_booking_through_graphql(client, mirror, practice, sessions, make_
         mirror.headers,
     )
     assert "errors" not in report, report
+
+
+def _hold_vars(mirror, hour: int, key: str) -> dict:
+    return {
+        "input": {
+            "locationId": mirror.location_id,
+            "appointmentTypeId": mirror.types["clean"],
+            "start": mirror.at(hour).isoformat(),
+        },
+        "key": key,
+    }
+
+
+LU = {"firstName": "Lu", "lastName": "Chen", "birthdate": "1990-01-02", "email": "lu@example.com"}
+
+
+async def test_create_and_confirm_replay_with_their_key(client, mirror, sessions):
+    gql = GraphQLClient(client)
+    first = await gql.execute(HOLD, _hold_vars(mirror, 10, "k-hold"), mirror.headers)
+    again = await gql.execute(HOLD, _hold_vars(mirror, 10, "k-hold"), mirror.headers)
+    assert "errors" not in again, again
+    # The same answer, and still one hold: the replay did not try the slot a second time.
+    assert again["data"]["createHold"] == first["data"]["createHold"]
+    assert await count(sessions, "SELECT count(*) FROM booking_holds") == 1
+
+    hold_id = first["data"]["createHold"]["id"]
+    confirm_vars = {"id": hold_id, "patient": LU, "key": "k-confirm"}
+    confirmed = await gql.execute(CONFIRM, confirm_vars, mirror.headers)
+    replayed = await gql.execute(CONFIRM, confirm_vars, mirror.headers)
+    assert "errors" not in replayed, replayed
+    assert replayed["data"] == confirmed["data"]
+    assert confirmed["data"]["confirmHold"]["status"] == "confirmed"
+    assert await count(sessions, "SELECT count(*) FROM appointments") == 1
+    assert await count(sessions, "SELECT count(*) FROM writebacks") == 1
+
+
+async def test_a_key_reused_with_other_input_is_refused(client, mirror, sessions):
+    gql = GraphQLClient(client)
+    first = await gql.execute(HOLD, _hold_vars(mirror, 10, "k-1"), mirror.headers)
+    assert "errors" not in first, first
+    other = await gql.execute(HOLD, _hold_vars(mirror, 11, "k-1"), mirror.headers)
+    assert other["data"] is None
+    assert other["errors"][0]["extensions"]["status"] == 422
+    assert other["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert await count(sessions, "SELECT count(*) FROM booking_holds") == 1
+    # The key space is the caller's, shared with REST: the GraphQL key cannot confirm.
+    hold_id = first["data"]["createHold"]["id"]
+    reused = await gql.execute(
+        CONFIRM, {"id": hold_id, "patient": LU, "key": "k-1"}, mirror.headers
+    )
+    assert reused["errors"][0]["extensions"]["status"] == 422
+    rest = await client.post(
+        f"/v1/holds/{hold_id}/confirm",
+        json={
+            "first_name": "Lu",
+            "last_name": "Chen",
+            "birthdate": "1990-01-02",
+            "email": "lu@example.com",
+        },
+        headers=mirror.headers | {"Idempotency-Key": "k-1"},
+    )
+    assert rest.status_code == 422 and "idempotency-key-reused" in rest.json()["type"]
+    assert await count(sessions, "SELECT count(*) FROM appointments") == 0
+
+
+async def test_a_failed_mutation_frees_its_key_and_writes_nothing(client, mirror, sessions):
+    gql = GraphQLClient(client)
+    held = await gql.execute(HOLD, _hold_vars(mirror, 10, "k-hold"), mirror.headers)
+    hold_id = held["data"]["createHold"]["id"]
+    bad = await gql.execute(
+        CONFIRM,
+        {"id": hold_id, "patient": LU | {"email": "not-an-email"}, "key": "k-c"},
+        mirror.headers,
+    )
+    assert bad["errors"][0]["extensions"]["status"] == 422
+    assert await count(sessions, "SELECT count(*) FROM appointments") == 0
+    assert await count(sessions, "SELECT count(*) FROM idempotency_keys WHERE key = 'k-c'") == 0
+    # Corrected, the same key goes through.
+    fixed = await gql.execute(CONFIRM, {"id": hold_id, "patient": LU, "key": "k-c"}, mirror.headers)
+    assert fixed["data"]["confirmHold"]["status"] == "confirmed", fixed
+    blank = await gql.execute(HOLD, _hold_vars(mirror, 11, ""), mirror.headers)
+    assert blank["errors"][0]["extensions"]["status"] == 422
+    missing = await gql.post(
+        "mutation($input: HoldInput!) { createHold(input: $input) { id } }",
+        {"input": _hold_vars(mirror, 11, "x")["input"]},
+        mirror.headers,
+    )
+    assert "idempotencyKey" in missing.json()["errors"][0]["message"]
