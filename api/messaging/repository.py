@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import any_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from api.messaging.models import (
     ProviderSetting,
     SandboxMessage,
 )
+from api.oauth2.models import PublishableKey
 from api.practice.models import LedgerBalance, OptOut, Patient, Procedure, Provider, Recall
 from api.tenancy.models import Location
 
@@ -291,3 +292,26 @@ async def first_location(
 ) -> Location | None:
     stmt = scoped(Location, tenant_id, visible).order_by(Location.id).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def booking_key(
+    session: AsyncSession, tenant_id: str, location_id: str, origin: str
+) -> str | None:
+    """A live publishable key for the location that the widget, served from `origin` (our
+    public URL), may use: what a `{{booking.link}}` needs to open a working widget."""
+    stmt = (
+        scoped(PublishableKey, tenant_id)
+        .where(
+            PublishableKey.is_active.is_(True),
+            PublishableKey.revoked_at.is_(None),
+            literal(location_id) == any_(PublishableKey.location_ids),
+            or_(
+                literal(origin.rstrip("/")) == any_(PublishableKey.allowed_origins),
+                literal(origin.rstrip("/") + "/") == any_(PublishableKey.allowed_origins),
+            ),
+        )
+        .order_by(PublishableKey.created_at.desc(), PublishableKey.id)
+        .limit(1)
+    )
+    key = (await session.execute(stmt)).scalar_one_or_none()
+    return None if key is None else key.key

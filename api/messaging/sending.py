@@ -112,7 +112,12 @@ async def send_message(
         raise NotFound(f"There is no location {location_id}.")
     preferences = await repository.preferences(session, tenant_id)
     used = templates.check(content, bool(preferences and preferences.allow_clinical_sms))
-    values = templates.office_values(location, settings)
+    booking_key = None
+    if "booking.link" in used:
+        booking_key = await repository.booking_key(
+            session, tenant_id, location.id, public_base(settings)
+        )
+    values = templates.office_values(location, settings, booking_key)
     values |= await templates.patient_values(session, patient, location, used)
     footer = None
     if isinstance(content, EmailContent):

@@ -66,7 +66,14 @@ def _phone(value: str | None, country: str | None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
-def office_values(location: Location, settings: Settings) -> dict[str, str]:
+def office_values(
+    location: Location, settings: Settings, booking_key: str | None = None
+) -> dict[str, str]:
+    """The office's variables. `booking.link` opens the booking widget for the location,
+    with the publishable key it needs when the caller found one (`booking_key`)."""
+    booking_link = f"{public_base(settings)}/widget/{location.id}"
+    if booking_key:
+        booking_link += f"?publishable_key={booking_key}"
     address = ", ".join(
         part
         for part in (
@@ -81,7 +88,7 @@ def office_values(location: Location, settings: Settings) -> dict[str, str]:
         "office.name": location.name,
         "office.phone": _phone(location.phone, location.country),
         "office.address": address,
-        "booking.link": f"{public_base(settings)}/book/{location.id}",
+        "booking.link": booking_link,
     }
 
 

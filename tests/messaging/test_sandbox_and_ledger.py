@@ -6,7 +6,10 @@ import uuid
 
 import pytest
 
+from api.core.db import unit_of_work
 from api.messaging.models import Message, SandboxMessage
+from api.messaging.unsubscribe import public_base
+from api.oauth2 import service as oauth_service
 from api.practice.models import CommunicationLog, Writeback
 from tests.messaging.support import count, event_types, rows, send
 
@@ -160,3 +163,31 @@ async def test_every_endpoint_needs_its_scope(client, practice):
     assert send.status_code == 403
     assert send.json()["required_scopes"] == ["communications:manage"]
     assert (await client.get("/v1/messages")).status_code == 401
+
+
+async def test_booking_links_open_the_widget_with_a_key_it_may_use(
+    practice, sessions, settings, make_patient
+):
+    tenant, main = practice.tenant.id, practice.locations[0].id
+    patient = await make_patient(tenant, main)
+    # Without a key the link still opens the right page (the widget explains what is missing).
+    first = await send(sessions, settings, tenant, main, patient.id, source=("manual", "m1"))
+    assert f"{public_base(settings)}/widget/{main} " in first.message.body_text + " "
+    async with unit_of_work(sessions) as session:
+        # A key for another site only, and a revoked one, are not usable from our widget page.
+        await oauth_service.create_publishable_key(
+            session,
+            tenant,
+            name="site",
+            location_ids=[main],
+            allowed_origins=["https://bright-smiles.example"],
+        )
+        ours = await oauth_service.create_publishable_key(
+            session,
+            tenant,
+            name="chairfill widget",
+            location_ids=[main],
+            allowed_origins=[public_base(settings)],
+        )
+    second = await send(sessions, settings, tenant, main, patient.id, source=("manual", "m2"))
+    assert f"/widget/{main}?publishable_key={ours.key}" in second.message.body_text

@@ -27,7 +27,7 @@ async def test_sms_preview_for_the_sample_patient(client, practice):
     out = response.json()
     assert out["sample_patient"] is True
     assert out["sms"]["text"].startswith("Hi Jordan! Main Street: book at http")
-    assert f"/book/{practice.locations[0].id}" in out["sms"]["text"]
+    assert f"/widget/{practice.locations[0].id}" in out["sms"]["text"]
     assert (out["sms"]["encoding"], out["sms"]["segments"]) == ("GSM-7", 1)
     assert out["variables_used"] == ["booking.link", "office.name", "patient.first_name"]
 
