@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.booking.router import router as booking_router
 from api.booking.widget_router import router as booking_widget_router
+from api.cadences.public_router import router as booking_invites_router
 from api.cadences.router import router as cadences_router
 from api.core import jobs
 from api.core.cors import PublishableKeyCORSMiddleware
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messaging_public_router)
     app.include_router(booking_router)
     app.include_router(cadences_router)
+    app.include_router(booking_invites_router)
     app.include_router(booking_widget_router)
     app.include_router(tasks_router)
     register_webhook_docs(app)

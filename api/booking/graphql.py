@@ -182,6 +182,9 @@ class PatientInput:
     notes: str | None = None
     sms_consent: bool = False
     email_consent: bool = False
+    invite: str | None = strawberry.field(
+        default=None, description="A one-tap booking link's code (see bookingInvite)"
+    )
 
 
 @strawberry.input(description="Where an appointment moves to.")

@@ -28,6 +28,7 @@ from api.booking.problems import BookingConflict
 from api.booking.schemas import AppointmentOut, ConfirmOut, HoldCreate, HoldOut, PatientDetails
 from api.booking.service import BookingDeps, require_location
 from api.cadences import exits as cadence_exits
+from api.cadences import invites
 from api.core.errors import NotFound
 from api.core.ids import new_id
 from api.engines import slots as engine
@@ -199,6 +200,14 @@ async def confirm_hold(
     if hold.status != "held" or hold.hold_expires_at <= now:
         raise BookingConflict("hold_expired", f"Hold {hold_id} expired; place a new hold.")
     tenant_id = hold.tenant_id
+    invite = None
+    if details.invite:
+        invite = await invites.invite_for_booking(
+            session, tenant_id, location.id, details.invite, now
+        )
+        if mobile is None and email is None:
+            # The link came to the patient's own phone or inbox: those identify them.
+            mobile, email = await invites.invited_contact(session, invite)
     matches = await repository.matching_patients(
         session,
         tenant_id,
@@ -271,6 +280,8 @@ async def confirm_hold(
         tenant_id, location, hold, appointment, patient, created, details.notes
     )
     await send_confirmation(session, confirmation, deps.app_settings)
+    if invite is not None:
+        await invites.attribute_booking(session, invite, patient.id, appointment.id, now)
     # Booked online: the patient's win-back cadences end now, before any next step.
     await cadence_exits.apply_exits(session, tenant_id, now, [patient.id])
     await cache.calendar_changed(session, tenant_id, location.id)

@@ -24,7 +24,8 @@ def contact_of(details: PatientDetails, region: str) -> tuple[str | None, str | 
         raise ValidationProblem(
             f"email: {exc}", errors=[{"field": "email", "message": str(exc)}]
         ) from None
-    if mobile is None and email is None:
+    # With a one-tap invite the invited chart's contact stands in (api/booking/holds.py).
+    if mobile is None and email is None and not details.invite:
         raise ValidationProblem(
             "Send the patient's mobile number or email address.",
             errors=[{"field": "mobile", "message": "mobile or email is required"}],

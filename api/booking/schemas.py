@@ -85,6 +85,14 @@ class PatientDetails(BaseModel):
     email_consent: bool = Field(
         default=False, description="The patient agrees to emails (same rule as sms_consent)"
     )
+    invite: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The code of a one-tap booking link (`/v1/booking-invites/{code}`). The "
+        "patient is still matched by name, birthdate and contact (the invited patient's "
+        "number and address stand in when none is given); a booking by the invited patient "
+        "is attributed to the cadence step that sent the link.",
+    )
 
     @field_validator("first_name", "last_name")
     @classmethod

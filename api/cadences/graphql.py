@@ -49,6 +49,9 @@ class Cadence:
     household_aware: bool
     send_local_time: dt.time
     location_ids: list[str]
+    appointment_type_id: str | None = strawberry.field(
+        description="Preselected by the one-tap booking links"
+    )
     active_enrollments: int
     created_by: str | None
     created_at: dt.datetime
@@ -71,6 +74,7 @@ class Cadence:
             household_aware=out.household_aware,
             send_local_time=out.send_local_time,
             location_ids=out.location_ids,
+            appointment_type_id=out.appointment_type_id,
             active_enrollments=out.active_enrollments,
             created_by=out.created_by,
             created_at=out.created_at,
@@ -123,6 +127,9 @@ class CadenceEnrollment:
     completed_at: dt.datetime | None
     booked_appointment_id: str | None
     booked_at: dt.datetime | None
+    booked_via_position: int | None = strawberry.field(
+        description="The step whose one-tap booking link they booked through"
+    )
     steps: list[CadenceStepRun] | None = strawberry.field(
         description="The steps run (when asking for one enrollment)"
     )
@@ -274,6 +281,7 @@ class CadenceInput:
     reentry_after_days: int | None = strawberry.UNSET
     household_aware: bool | None = strawberry.UNSET
     send_local_time: dt.time | None = strawberry.UNSET
+    appointment_type_id: str | None = strawberry.UNSET
     location_ids: list[str] | None = strawberry.UNSET
 
 
@@ -287,6 +295,7 @@ class CadencePatch:
     reentry_after_days: int | None = strawberry.UNSET
     household_aware: bool | None = strawberry.UNSET
     send_local_time: dt.time | None = strawberry.UNSET
+    appointment_type_id: str | None = strawberry.UNSET
 
 
 @strawberry.type

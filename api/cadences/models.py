@@ -79,6 +79,8 @@ class Cadence(Base):
     # Local time at the patient's location at which a step falls due on its day.
     send_local_time: Mapped[dt.time] = mapped_column(Time, default=dt.time(10, 0))
     template: Mapped[str | None] = mapped_column(String(64))
+    # Preselected in the widget that one-tap booking links open.
+    appointment_type_id: Mapped[str | None] = mapped_column(String(40))
     created_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = created_at_column()
@@ -143,6 +145,8 @@ class Enrollment(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     booked_appointment_id: Mapped[str | None] = mapped_column(String(40))
     booked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The step whose one-tap booking link the patient booked through, if they did.
+    booked_via_position: Mapped[int | None] = mapped_column(Integer)
 
 
 class StepRun(Base):
@@ -171,3 +175,31 @@ class StepRun(Base):
     task_id: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(String(300))
     ran_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BookingInvite(Base):
+    """A one-tap booking link's code: one patient, one location, one cadence step, until
+    it expires. Short (the link has to fit in a text) and random, so it reveals nothing;
+    looked up across tenants by the public link, hence the unique index on the code."""
+
+    __tablename__ = "booking_invites"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "enrollment_id"],
+            ["cadence_enrollments.tenant_id", "cadence_enrollments.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ux_booking_invites_code", "code", unique=True),
+    )
+
+    tenant_id: Mapped[str] = tenant_column()
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(40))
+    patient_id: Mapped[str] = mapped_column(String(40))
+    enrollment_id: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer)
+    appointment_type_id: Mapped[str | None] = mapped_column(String(40))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    appointment_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = created_at_column()

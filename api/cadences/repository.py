@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.cadences.models import Cadence, Enrollment, StepRun
 from api.core.pagination import PageParams, keyset
 from api.core.repository import scoped
-from api.practice.models import Patient
+from api.practice.models import AppointmentType, Patient
 
 # --- cadences ----------------------------------------------------------------------------
 
@@ -468,3 +468,10 @@ async def metrics(
     key = {"variant": "e.variant", "cycle": "e.cycle", None: "'total'"}[by]
     params = {"tenant_id": tenant_id, "cadence_id": cadence_id}
     return list(await session.execute(text(_METRICS.format(key=key)), params))
+
+
+async def appointment_type(
+    session: AsyncSession, tenant_id: str, appointment_type_id: str
+) -> AppointmentType | None:
+    stmt = scoped(AppointmentType, tenant_id).where(AppointmentType.id == appointment_type_id)
+    return (await session.execute(stmt)).scalar_one_or_none()

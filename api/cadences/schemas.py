@@ -144,6 +144,11 @@ class CadenceCreate(BaseModel):
         max_length=200,
         description="Empty: every location the caller may see.",
     )
+    appointment_type_id: IdText | None = Field(
+        default=None,
+        description="A self-bookable appointment type the one-tap booking links preselect "
+        "(a message's `{{booking.link}}` opens the widget for that patient).",
+    )
 
 
 class CadenceUpdate(BaseModel):
@@ -159,6 +164,7 @@ class CadenceUpdate(BaseModel):
     reentry_after_days: int | None = Field(default=None, ge=1, le=3650)
     household_aware: bool | None = None
     send_local_time: dt.time | None = None
+    appointment_type_id: IdText | None = None
 
 
 class CadenceOut(BaseModel):
@@ -175,6 +181,7 @@ class CadenceOut(BaseModel):
     household_aware: bool
     send_local_time: dt.time
     location_ids: list[str]
+    appointment_type_id: str | None
     active_enrollments: int
     created_by: str | None
     created_at: dt.datetime
@@ -193,6 +200,19 @@ class EnrollRequest(BaseModel):
 
     patient_ids: list[IdText] = Field(min_length=1, max_length=500)
     variant: VariantName = "default"
+
+
+class BookingInviteOut(BaseModel):
+    """What the booking widget needs to open a one-tap link."""
+
+    location_id: str
+    publishable_key: str | None = Field(
+        description="A key the widget may use from this site (null: the practice has none)"
+    )
+    appointment_type_id: str | None = Field(description="Preselected in the widget")
+    first_name: str
+    last_name: str
+    expires_at: dt.datetime
 
 
 class StepRunOut(BaseModel):
@@ -226,6 +246,9 @@ class EnrollmentOut(BaseModel):
     completed_at: dt.datetime | None
     booked_appointment_id: str | None
     booked_at: dt.datetime | None
+    booked_via_position: int | None = Field(
+        description="The step whose one-tap booking link they booked through"
+    )
 
 
 class EnrollmentDetail(EnrollmentOut):

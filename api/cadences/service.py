@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.cadences import exits, repository
+from api.cadences import exits, invites, repository
 from api.cadences.models import Cadence, Enrollment
 from api.cadences.schemas import (
+    BookingInviteOut,
     CadenceCreate,
     CadenceExits,
     CadenceMetrics,
@@ -48,6 +49,7 @@ from api.events import record_event
 from api.messaging import repository as messaging_repository
 from api.messaging import templates as message_templates
 from api.messaging.sending import MessageSource, send_message
+from api.messaging.unsubscribe import public_base
 from api.practice import repository as practice_repository
 from api.practice.models import Patient
 from api.segments import repository as segments_repository
@@ -126,6 +128,21 @@ async def _check_sources(
         raise ValidationProblem("Unknown segments.", errors=errors)
 
 
+async def _check_appointment_type(
+    session: AsyncSession, tenant_id: str, appointment_type_id: str | None
+) -> None:
+    if appointment_type_id is None:
+        return
+    found = await repository.appointment_type(session, tenant_id, appointment_type_id)
+    if found is None or not found.self_bookable or found.deleted_at is not None:
+        raise ValidationProblem(
+            "One-tap links can only preselect a self-bookable appointment type.",
+            errors=[
+                {"field": "appointment_type_id", "message": "no self-bookable type with this id"}
+            ],
+        )
+
+
 async def _locations(
     session: AsyncSession, principal: Principal, requested: Sequence[str]
 ) -> list[str]:
@@ -174,6 +191,7 @@ async def create_cadence(
     _check_order(steps)
     await _check_content(session, principal.tenant_id, steps)
     await _check_sources(session, principal, data.sources)
+    await _check_appointment_type(session, principal.tenant_id, data.appointment_type_id)
     cadence = Cadence(
         tenant_id=principal.tenant_id,
         id=new_id("cadence"),
@@ -188,6 +206,7 @@ async def create_cadence(
         household_aware=data.household_aware,
         send_local_time=data.send_local_time,
         template=data.template,
+        appointment_type_id=data.appointment_type_id,
         created_by=principal.id,
         created_at=now,
         updated_at=now,
@@ -223,6 +242,7 @@ def _out(cadence: Cadence, active: int) -> CadenceOut:
         household_aware=cadence.household_aware,
         send_local_time=cadence.send_local_time,
         location_ids=list(cadence.location_ids),
+        appointment_type_id=cadence.appointment_type_id,
         active_enrollments=active,
         created_by=cadence.created_by,
         created_at=cadence.created_at,
@@ -268,7 +288,9 @@ async def update_cadence(
         cadence.exits = data.exits.model_dump()
     if "name" in changes and data.name is not None:
         cadence.name = data.name.strip()
-    for name in ("description", "reentry_after_days"):
+    if "appointment_type_id" in changes:
+        await _check_appointment_type(session, principal.tenant_id, data.appointment_type_id)
+    for name in ("description", "reentry_after_days", "appointment_type_id"):
         if name in changes:
             setattr(cadence, name, changes[name])
     for name in ("household_aware", "send_local_time"):
@@ -299,6 +321,7 @@ async def duplicate_cadence(
         household_aware=source.household_aware,
         send_local_time=source.send_local_time,
         template=source.template,
+        appointment_type_id=source.appointment_type_id,
         created_by=principal.id,
         created_at=now,
         updated_at=now,
@@ -617,11 +640,16 @@ async def _run_message_step(
     step: CadenceStep,
     position: int,
     settings: Settings,
+    now: dt.datetime,
 ) -> tuple[str, str | None, str | None]:
     """(outcome, message id, detail): the message is queued through the send ledger,
     keyed by enrollment and step, so a retried job never sends twice."""
     content = step.variants.get(enrollment.variant) or step.content
     assert content is not None
+    link = None
+    if "booking.link" in content.model_dump_json():
+        invite = await invites.create_invite(session, cadence, enrollment, position, now)
+        link = invites.invite_link(settings, invite.code)
     try:
         async with session.begin_nested():
             outcome = await send_message(
@@ -635,6 +663,7 @@ async def _run_message_step(
                 purpose="reactivation",
                 chart_note=f"Win-back '{cadence.name}' step {position} sent by "
                 + ("SMS" if step.channel == "sms" else "email"),
+                booking_link=link,
             )
     except Problem as exc:
         # e.g. a text over 260 characters once this patient's name is in: skipped, said why.
@@ -699,7 +728,7 @@ async def _run_step(tick: _Tick, enrollment: Enrollment) -> None:
         outcome, task_id = "task_created", task.id
     else:
         outcome, message_id, detail = await _run_message_step(
-            tick.session, cadence, enrollment, step, position, tick.settings
+            tick.session, cadence, enrollment, step, position, tick.settings, tick.now
         )
     if contact and outcome in ("sent", "task_created"):
         tick.covered.add((cadence.id, position, contact))
@@ -845,3 +874,30 @@ async def _enqueue_once(
     except IntegrityError:
         return False
     return True
+
+
+# --- one-tap booking links (public) -------------------------------------------------------
+
+
+async def open_invite(
+    session: AsyncSession, code: str, settings: Settings, now: dt.datetime
+) -> BookingInviteOut | None:
+    """What the widget needs for a live invite (system read: the code names the tenant);
+    None when the code is unknown or expired."""
+    invite = await invites.find_invite(session, code, now)
+    if invite is None:
+        return None
+    patient = await messaging_repository.get_patient(session, invite.tenant_id, invite.patient_id)
+    if patient is None:
+        return None
+    key = await messaging_repository.booking_key(
+        session, invite.tenant_id, invite.location_id, public_base(settings)
+    )
+    return BookingInviteOut(
+        location_id=invite.location_id,
+        publishable_key=key,
+        appointment_type_id=invite.appointment_type_id,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        expires_at=invite.expires_at,
+    )

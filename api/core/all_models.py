@@ -1,7 +1,7 @@
 """Imports every model so `Base.metadata` is complete (Alembic, tests)."""
 
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
-from api.cadences.models import Cadence, Enrollment, StepRun
+from api.cadences.models import BookingInvite, Cadence, Enrollment, StepRun
 from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
     InboundMessage,
@@ -37,6 +37,7 @@ __all__ = [
     "Appointment",
     "AppointmentType",
     "AuthorizationCode",
+    "BookingInvite",
     "BookingPolicy",
     "BookingReport",
     "Cadence",

@@ -97,6 +97,7 @@ async def send_message(
     settings: Settings,
     purpose: str | None = None,
     chart_note: str | None = None,
+    booking_link: str | None = None,
 ) -> SendOutcome:
     channel = content.channel
     existing = await repository.message_by_key(
@@ -113,11 +114,14 @@ async def send_message(
     preferences = await repository.preferences(session, tenant_id)
     used = templates.check(content, bool(preferences and preferences.allow_clinical_sms))
     booking_key = None
-    if "booking.link" in used:
+    if "booking.link" in used and booking_link is None:
         booking_key = await repository.booking_key(
             session, tenant_id, location.id, public_base(settings)
         )
     values = templates.office_values(location, settings, booking_key)
+    if booking_link is not None:
+        # The caller's own link for this patient (a cadence's one-tap booking link).
+        values["booking.link"] = booking_link
     values |= await templates.patient_values(session, patient, location, used)
     footer = None
     if isinstance(content, EmailContent):

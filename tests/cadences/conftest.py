@@ -13,6 +13,8 @@ from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.infra_models import Job
 from api.practice import ingest
+from tests.booking.conftest import mirror  # noqa: F401  (fixture)
+from tests.booking.test_widget_e2e import browser  # noqa: F401  (fixture)
 from tests.messaging.conftest import (  # noqa: F401  (fixtures)
     make_patient,
     send_jobs,

@@ -14,6 +14,8 @@
       decodeURIComponent(window.location.pathname.replace(/\/+$/, "").split("/").pop() || ""),
     key: root.dataset.publishableKey || params.get("publishable_key") || "",
     apiBase: (root.dataset.apiBase || window.location.origin).replace(/\/+$/, ""),
+    // A one-tap booking link from a practice message (`/b/{code}` lands here with it).
+    invite: params.get("invite") || "",
   };
   var state = { timeZone: null, type: null, firstDay: null, slotsByDay: {}, day: null, hold: null, confirmKey: null, confirmBody: null };
 
@@ -86,6 +88,25 @@
 
   // --- step 1: appointment types ---------------------------------------------------------
 
+  // --- a one-tap link: the patient's name filled in, the suggested type chosen -----------
+
+  function openInvite() {
+    say("Opening your booking link…");
+    return api("GET", "/v1/booking-invites/" + encodeURIComponent(config.invite)).then(function (answer) {
+      var invite = answer.data;
+      if (!config.key && invite.publishable_key) config.key = invite.publishable_key;
+      state.inviteType = invite.appointment_type_id;
+      $("cf-first-name").value = invite.first_name;
+      $("cf-last-name").value = invite.last_name;
+      $("cf-contact-hint").textContent = "Booking for " + invite.first_name + ": confirm with your date of birth. We have your contact details.";
+      say("");
+    }, function () {
+      // An expired link still lets the patient book the ordinary way.
+      config.invite = "";
+      say("");
+    });
+  }
+
   function loadTypes() {
     if (!config.key || !config.locationId) {
       fail("This booking page is missing its location or publishable key.");
@@ -105,6 +126,11 @@
       select.disabled = answer.data.data.length === 0;
       $("cf-zone").textContent = "Times are shown in the office's time zone (" + state.timeZone + ").";
       say("");
+      var suggested = state.inviteType && answer.data.data.some(function (t) { return t.id === state.inviteType; });
+      if (suggested) {
+        select.value = state.inviteType;
+        select.dispatchEvent(new Event("change"));
+      }
     }, function (error) { say(""); fail(error.message); });
   }
 
@@ -240,6 +266,7 @@
       notes: value("cf-notes"),
       sms_consent: $("cf-sms-consent").checked,
       email_consent: $("cf-email-consent").checked,
+      invite: config.invite || null,
     };
   }
 
@@ -247,7 +274,7 @@
     if (!body.first_name) return ["cf-first-name", "Please enter your first name."];
     if (!body.last_name) return ["cf-last-name", "Please enter your last name."];
     if (!body.birthdate) return ["cf-birthdate", "Please enter your date of birth."];
-    if (!body.mobile && !body.email) return ["cf-mobile", "Please enter a mobile number or an email address."];
+    if (!body.mobile && !body.email && !body.invite) return ["cf-mobile", "Please enter a mobile number or an email address."];
     return null;
   }
 
@@ -289,5 +316,5 @@
     });
   });
 
-  loadTypes();
+  if (config.invite) openInvite().then(loadTypes); else loadTypes();
 })();
