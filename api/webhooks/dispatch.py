@@ -48,6 +48,9 @@ from api.webhooks.repository import ClaimedDelivery
 # Rounds one job makes before handing over to a fresh job, so one tenant's backlog does
 # not hold a worker's slot while other tenants wait.
 MAX_ROUNDS = 20
+# A pending delivery due this long ago that no deliverer took means its wake-up job was
+# lost for good (it failed, or was never pushed again): the reconciler wakes one.
+OVERDUE_AFTER = timedelta(minutes=2)
 # Beyond the two POST timeouts a claimed delivery may spend (waiting for a free slot,
 # then its own), time to record the batch; a lease that lapses sends it again.
 LEASE_MARGIN_SECONDS = 10.0
@@ -130,6 +133,17 @@ async def deliver_due(
             # (SKIP LOCKED passed it); a look a second later costs one small job.
             await wake_deliverer(session, tenant_id, max(due, utcnow() + timedelta(seconds=1)))
     return dict(totals)
+
+
+async def wake_overdue_deliverers(session: AsyncSession, now: datetime) -> int:
+    """Reconciler (system unit of work): a wake-up job for every tenant with deliveries
+    overdue by OVERDUE_AFTER. Deliveries are the truth; this keeps them from waiting on a
+    wake-up job that will never run. A busy tenant may get a spare job (harmless: claims
+    are disjoint). Returns how many tenants were woken."""
+    tenants = await repository.tenants_with_overdue_deliveries(session, now - OVERDUE_AFTER)
+    for tenant_id in tenants:
+        await wake_deliverer(session, tenant_id)
+    return len(tenants)
 
 
 def _endpoint_verdicts(
