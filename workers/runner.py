@@ -34,7 +34,7 @@ from api.core.clock import utcnow
 from api.core.db import async_url, unit_of_work
 from api.core.infra_models import Job
 from api.core.settings import Settings
-from workers.tasks import HANDLERS
+from workers.tasks import HANDLERS, OWN_TRANSACTION_HANDLERS, OwnTransactionHandler
 from workers.tasks import webhooks as webhook_tasks
 
 log = structlog.get_logger(__name__)
@@ -45,8 +45,9 @@ RETRY_LADDER: tuple[float, ...] = (5, 30, 300, 1800)
 # Postgres serialization failure and deadlock: the same transaction may well succeed later.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _LAST_ERROR_MAX = 2000
-# Connections a worker process keeps. A job holds one for its whole transaction (for a
-# webhook, the POST too), so this caps how many jobs talk to Postgres at once.
+# Connections a worker process keeps. A job holds one for its whole transaction, so this
+# caps how many jobs talk to Postgres at once (a webhook deliverer holds one only while
+# it claims or records a batch, never during the POSTs).
 DB_POOL_SIZE = 40
 # Not a tenant id: the job's tenant was not handed over (pushed without the hint), or,
 # from a look-up, there is no such job.
@@ -174,21 +175,38 @@ async def _run_locked(
     context: WorkerContext, job_id: str, tenant_id: str | None
 ) -> tuple[bool, dict[str, Any] | None]:
     """Lock the pending row, run its handler, mark it done: one transaction.
-    Returns (False, None) when there was no pending row to take."""
+    Returns (False, None) when there was no pending row to take.
+
+    A handler that runs its own transactions (workers.tasks.OWN_TRANSACTION_HANDLERS)
+    runs after this one commits, and a second transaction marks the row done if it is
+    still pending: it is idempotent, so a crash in between only runs it again."""
+    own_transaction: OwnTransactionHandler | None = None
     async with unit_of_work(context.sessions, tenant_id) as session:
         job = await _lock_pending(session, job_id)
         if job is None:
             return False, None
-        handler = HANDLERS.get(job.task)
-        if handler is None:
-            raise LookupError(f"no handler for task {job.task!r} in workers.tasks.HANDLERS")
-        result = await handler(session, job)
-        job.status = "done"
-        job.attempts += 1
-        job.finished_at = utcnow()
-        job.last_error = None
+        own_transaction = OWN_TRANSACTION_HANDLERS.get(job.task)
+        if own_transaction is None:
+            handler = HANDLERS.get(job.task)
+            if handler is None:
+                raise LookupError(f"no handler for task {job.task!r} in workers.tasks.HANDLERS")
+            result = await handler(session, job)
+            _mark_done(job)
+    if own_transaction is not None:
+        result = await own_transaction(context, job)
+        async with unit_of_work(context.sessions, tenant_id) as session:
+            still_pending = await _lock_pending(session, job_id)
+            if still_pending is not None:
+                _mark_done(still_pending)
     log.info("job_done", job_id=job_id, task=job.task, tenant_id=tenant_id, result=result)
     return True, result
+
+
+def _mark_done(job: Job) -> None:
+    job.status = "done"
+    job.attempts += 1
+    job.finished_at = utcnow()
+    job.last_error = None
 
 
 async def _lock_pending(session: AsyncSession, job_id: str) -> Job | None:

@@ -21,7 +21,7 @@ from arq.worker import Function, Worker
 from api.core import jobs
 from api.core.settings import Settings, get_settings
 from workers.runner import WorkerContext, run_job
-from workers.tasks import booking, cadences, maintenance, sync
+from workers.tasks import booking, cadences, maintenance, sync, webhooks
 
 # arq's own try limit stays out of the way: the runner's ladder, counted in Postgres,
 # decides when a job has failed.
@@ -37,7 +37,8 @@ class QueueConcurrency:
 
 QUEUE_CONCURRENCY: dict[str, QueueConcurrency] = {
     "sends": QueueConcurrency(max_jobs=200, poll_delay=0.05),
-    "webhooks": QueueConcurrency(max_jobs=200, poll_delay=0.05),
+    # Each job is a deliverer sending a batch at a time (workers.tasks.webhooks).
+    "webhooks": QueueConcurrency(max_jobs=webhooks.CONCURRENT_JOBS, poll_delay=0.05),
     "sync": QueueConcurrency(max_jobs=10, poll_delay=0.5),
     "default": QueueConcurrency(max_jobs=10, poll_delay=0.5),
 }

@@ -1,7 +1,7 @@
 """cadences: win-back sequences, their enrollments, the steps run for them, booking invites
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-11-23 11:33:55.924957
 
 The partial unique index keeps one active enrollment per patient and cadence; the
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from api.core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0012'
-down_revision: str | None = '0007'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,7 @@
-"""One attempt of one delivery: check the target, sign, POST, log the attempt, and decide
-what comes next (done, a later attempt as a new job, or disabling the endpoint).
+"""The parts of one attempt: the HTTP client, the payload, the checked and signed POST,
+the retry ladder, Retry-After, and disabling an endpoint.
 
-Runs inside the worker's unit of work, which also marks the job done: the attempt row,
-the delivery's new state and the next attempt's job commit together or not at all."""
+Batches of attempts are claimed, sent and recorded by api/webhooks/dispatch.py."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
@@ -22,12 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
 from api.core.clock import utcnow
-from api.core.ids import new_id
-from api.core.settings import Settings, WebhookSettings
-from api.events.outbox import enqueue_attempt, record_event
+from api.core.settings import WebhookSettings
+from api.events.outbox import record_event
 from api.webhooks import repository, signing, ssrf
 from api.webhooks.catalog import EndpointDisabledData
-from api.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from api.webhooks.models import WebhookEndpoint
 
 # Seconds before attempt 2, 3, ...: about 5 days 4 hours in all, so an endpoint that never
 # answers is retried for more than three days and its five failing days run out first.
@@ -60,9 +58,9 @@ def new_http_client(settings: WebhookSettings, max_connections: int = 200) -> ai
     )
 
 
-def payload_body(event: Event) -> str:
-    timestamp = event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    payload = {"type": event.type, "timestamp": timestamp, "data": event.data}
+def payload_body(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> str:
+    timestamp = occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    payload = {"type": event_type, "timestamp": timestamp, "data": data}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -109,7 +107,7 @@ def _decrypt(secret_key: str, ciphertext: str) -> str:
     return signing.decrypt_secret(secret_key, ciphertext)
 
 
-def _secrets(endpoint: WebhookEndpoint, secret_key: str, now: datetime) -> list[str]:
+def endpoint_secrets(endpoint: WebhookEndpoint, secret_key: str, now: datetime) -> list[str]:
     valid = [_decrypt(secret_key, endpoint.secret_ciphertext)]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_ciphertext and expires is not None and expires > now:
@@ -168,101 +166,6 @@ async def send(
         result.error = f"{type(exc).__name__}: {exc}"
     result.latency_ms = round((time.perf_counter() - started) * 1000)
     return result
-
-
-def _finish(delivery: WebhookDelivery, status: str, now: datetime) -> None:
-    delivery.status, delivery.finished_at, delivery.next_attempt_at = status, now, None
-
-
-async def attempt_delivery(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    delivery_id: str,
-    http: aiohttp.ClientSession,
-    settings: Settings,
-) -> dict[str, Any]:
-    """Make the next attempt of a pending delivery. Returns a summary for the job log."""
-    found = await repository.delivery_for_attempt(session, tenant_id, delivery_id)
-    if found is None:
-        return {"skipped": "delivery not found"}
-    delivery, endpoint, event = found
-    if delivery.status != "pending":
-        return {"skipped": f"delivery is {delivery.status}"}
-    now = utcnow()
-    if not endpoint.enabled:
-        _finish(delivery, "cancelled", now)
-        return {"skipped": "endpoint disabled"}
-
-    body = payload_body(event)
-    headers = signing.signature_headers(
-        delivery.id, now, body, _secrets(endpoint, settings.secret_key, now)
-    )
-    result = await send(http, endpoint.url, headers, body, settings.webhooks)
-    delivery.attempt_count += 1
-    session.add(
-        WebhookAttempt(
-            tenant_id=tenant_id,
-            id=new_id("webhook_attempt"),
-            delivery_id=delivery.id,
-            event_id=delivery.event_id,
-            endpoint_id=delivery.endpoint_id,
-            trigger=delivery.trigger,
-            attempt_number=delivery.attempt_count,
-            attempted_at=now,
-            latency_ms=result.latency_ms,
-            status_code=result.status_code,
-            response_body=result.response_body,
-            error=result.error,
-            succeeded=result.ok,
-        )
-    )
-    outcome = await _after_attempt(session, delivery, endpoint, result, settings, now)
-    return {"delivery_id": delivery.id, "status_code": result.status_code, "outcome": outcome}
-
-
-async def _after_attempt(
-    session: AsyncSession,
-    delivery: WebhookDelivery,
-    endpoint: WebhookEndpoint,
-    result: SendResult,
-    settings: Settings,
-    now: datetime,
-) -> str:
-    if result.ok:
-        _finish(delivery, "succeeded", now)
-        # The endpoint row was read with the delivery; a healthy one needs no write (a
-        # failure committed meanwhile is cleared by the next success).
-        if endpoint.failing_since is not None:
-            await repository.mark_recovered(session, delivery.tenant_id, endpoint.id)
-        return "succeeded"
-    if result.status_code == 410:
-        await disable_endpoint(
-            session, delivery.tenant_id, endpoint.id, "gone", "The receiver answered 410 Gone."
-        )
-        _finish(delivery, "failed", now)
-        return "endpoint disabled (410)"
-    failing_since = endpoint.failing_since or now
-    if endpoint.failing_since is None:
-        await repository.mark_failing(session, delivery.tenant_id, endpoint.id, now)
-    limit = timedelta(days=settings.webhooks.disable_after_days)
-    if now - failing_since >= limit:
-        await disable_endpoint(
-            session,
-            delivery.tenant_id,
-            endpoint.id,
-            "failing",
-            f"Every attempt failed for {settings.webhooks.disable_after_days} days "
-            f"(since {failing_since.isoformat()}).",
-        )
-        _finish(delivery, "failed", now)
-        return "endpoint disabled (failing)"
-    if delivery.attempt_count >= MAX_ATTEMPTS:
-        _finish(delivery, "failed", now)
-        return "failed (retries exhausted)"
-    delay = next_delay(delivery.attempt_count, result.retry_after)
-    await enqueue_attempt(session, delivery, now + timedelta(seconds=delay))
-    return f"retry in {delay:.0f} s"
 
 
 async def disable_endpoint(

@@ -97,6 +97,13 @@ class WebhookDelivery(Base):
             "endpoint_id",
             "status",
         ),
+        # The queue: a deliverer claims the tenant's due, pending deliveries through it.
+        Index(
+            "ix_webhook_deliveries_due",
+            "tenant_id",
+            "next_attempt_at",
+            postgresql_where="status = 'pending'",
+        ),
     )
 
     tenant_id: Mapped[str] = tenant_column()
@@ -108,6 +115,8 @@ class WebhookDelivery(Base):
     # pending | succeeded | failed (ladder ran out) | cancelled (endpoint disabled)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When a pending delivery is due. While an attempt is in flight it is the claim's
+    # lease: a deliverer that died mid-batch leaves it to come due again (same webhook-id).
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, or_, update
+from sqlalchemy import Row, Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -66,9 +68,27 @@ async def list_endpoints(
     return list((await session.execute(stmt)).scalars())
 
 
-async def enabled_endpoints(session: AsyncSession, tenant_id: str) -> list[WebhookEndpoint]:
-    stmt = scoped(WebhookEndpoint, tenant_id).where(WebhookEndpoint.enabled.is_(True))
-    return list((await session.execute(stmt.order_by(WebhookEndpoint.id))).scalars())
+async def enabled_endpoint_filters(
+    session: AsyncSession, tenant_id: str
+) -> Sequence[Row[str, list[str], list[str] | None]]:
+    """(id, event_types, location_ids) of the enabled endpoints: what fan-out matches on,
+    read as plain rows (no ORM objects to build per event)."""
+    stmt = (
+        scoped(WebhookEndpoint, tenant_id)
+        .where(WebhookEndpoint.enabled.is_(True))
+        .with_only_columns(
+            WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.location_ids
+        )
+        .order_by(WebhookEndpoint.id)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def endpoints_by_ids(
+    session: AsyncSession, tenant_id: str, endpoint_ids: set[str]
+) -> dict[str, WebhookEndpoint]:
+    stmt = scoped(WebhookEndpoint, tenant_id).where(WebhookEndpoint.id.in_(sorted(endpoint_ids)))
+    return {e.id: e for e in (await session.execute(stmt)).scalars()}
 
 
 async def mark_recovered(session: AsyncSession, tenant_id: str, endpoint_id: str) -> None:
@@ -141,27 +161,132 @@ async def events_in_window(
 # --- deliveries and attempts -------------------------------------------------------------
 
 
-async def delivery_for_attempt(
-    session: AsyncSession, tenant_id: str, delivery_id: str
-) -> tuple[WebhookDelivery, WebhookEndpoint, Event] | None:
-    """The delivery (locked: one attempt at a time), its endpoint and its event."""
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery claimed for one attempt, with what its payload is made of."""
+
+    id: str
+    event_id: str
+    endpoint_id: str
+    trigger: str
+    attempt_count: int
+    event_type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+async def claim_due_deliveries(
+    session: AsyncSession, tenant_id: str, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedDelivery]:
+    """Take up to `limit` due, pending deliveries, oldest first, by moving their
+    `next_attempt_at` to `lease_until`: once committed, no other deliverer sees them due
+    until the lease lapses (the holder died) or the holder records the attempt.
+
+    One statement: SKIP LOCKED lets concurrent deliverers take disjoint batches, and the
+    UPDATE ... FROM events returns each payload with its delivery. The due rows are a
+    MATERIALIZED CTE: as an IN (subquery) the planner may run the LIMIT query more than
+    once and claim more than `limit`."""
+    due = (
+        scoped(WebhookDelivery, tenant_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .with_only_columns(WebhookDelivery.id)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    stmt = (
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.tenant_id == tenant_id,
+            WebhookDelivery.id == due.c.id,
+            Event.tenant_id == WebhookDelivery.tenant_id,
+            Event.id == WebhookDelivery.event_id,
+        )
+        .values(next_attempt_at=lease_until)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.trigger,
+            WebhookDelivery.attempt_count,
+            Event.type,
+            Event.occurred_at,
+            Event.data,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    return [ClaimedDelivery(*row) for row in rows]
+
+
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_attempts = cast(Table, WebhookAttempt.__table__)
+
+# Guarded by the lease: a deliverer that overran its lease (another took the delivery
+# meanwhile) or whose delivery was cancelled meanwhile changes nothing.
+_RECORD_OUTCOME = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.tenant_id == bindparam("b_tenant_id"),
+        _deliveries.c.id == bindparam("b_id"),
+        _deliveries.c.status == "pending",
+        _deliveries.c.next_attempt_at == bindparam("b_lease_until"),
+    )
+    .values(
+        attempt_count=bindparam("v_attempt_count"),
+        status=bindparam("v_status"),
+        next_attempt_at=bindparam("v_next_attempt_at"),
+        finished_at=bindparam("v_finished_at"),
+    )
+)
+
+
+async def lock_deliveries(session: AsyncSession, tenant_id: str, ids: list[str]) -> set[str]:
+    """Lock these deliveries (in id order) for recording; returns those that still exist."""
     stmt = (
         scoped(WebhookDelivery, tenant_id)
-        .where(WebhookDelivery.id == delivery_id)
-        .with_for_update(of=WebhookDelivery)
-        .add_columns(WebhookEndpoint, Event)
-        .join(
-            WebhookEndpoint,
-            (WebhookEndpoint.tenant_id == WebhookDelivery.tenant_id)
-            & (WebhookEndpoint.id == WebhookDelivery.endpoint_id),
-        )
-        .join(
-            Event,
-            (Event.tenant_id == WebhookDelivery.tenant_id) & (Event.id == WebhookDelivery.event_id),
-        )
+        .where(WebhookDelivery.id.in_(ids))
+        .with_only_columns(WebhookDelivery.id)
+        .order_by(WebhookDelivery.id)
+        .with_for_update()
     )
-    row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+    return set((await session.execute(stmt)).scalars())
+
+
+async def insert_attempts(session: AsyncSession, attempts: list[dict[str, Any]]) -> None:
+    """Every attempt of a batch in one executemany INSERT (no ORM objects, no flush)."""
+    if attempts:
+        await session.execute(insert(_attempts), attempts)
+
+
+async def record_outcomes(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """Each delivery's new state, one executemany UPDATE keyed by (tenant, id, lease)."""
+    if outcomes:
+        await session.execute(_RECORD_OUTCOME, outcomes)
+
+
+async def next_attempt_due(session: AsyncSession, tenant_id: str) -> datetime | None:
+    """When the tenant's earliest pending delivery is due (a retry, or a lease's end)."""
+    stmt = (
+        scoped(WebhookDelivery, tenant_id)
+        .where(WebhookDelivery.status == "pending")
+        .with_only_columns(func.min(WebhookDelivery.next_attempt_at))
+    )
+    due: datetime | None = (await session.execute(stmt)).scalar_one()
+    return due
+
+
+async def tenants_with_overdue_deliveries(session: AsyncSession, before: datetime) -> list[str]:
+    """System look-up for the reconciler: tenants with pending deliveries due before
+    `before`, i.e. that no deliverer took in time (its wake-up job failed for good)."""
+    stmt = (
+        select(WebhookDelivery.tenant_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < before)
+        .distinct()
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def enabled_endpoints_of_event(

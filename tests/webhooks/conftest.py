@@ -52,18 +52,24 @@ class Jobs:
             return list((await session.execute(stmt)).scalars())
 
     async def run_due(self, *, advance: timedelta | None = None) -> int:
-        """Run every pending job due now (or within `advance`, moving those forward to now,
-        which is what waiting that long would do). Returns how many ran."""
+        """Run every pending job due now (or within `advance`, moving those jobs and the
+        deliveries due by then forward to now, which is what waiting that long would do).
+        Returns how many ran."""
         if advance is not None:
             async with unit_of_work(self.context.sessions) as session:
+                until = utcnow() + advance
                 await session.execute(
                     update(Job)
-                    .where(
-                        Job.task == DELIVER,
-                        Job.status == "pending",
-                        Job.run_at <= utcnow() + advance,
-                    )
+                    .where(Job.task == DELIVER, Job.status == "pending", Job.run_at <= until)
                     .values(run_at=utcnow())
+                )
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= until,
+                    )
+                    .values(next_attempt_at=utcnow())
                 )
         ran = 0
         for job in await self.pending():

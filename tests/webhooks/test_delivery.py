@@ -15,6 +15,8 @@ from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.infra_models import Job
 from api.events import record_event
+from api.webhooks.delivery import new_http_client
+from api.webhooks.dispatch import deliver_due
 from api.webhooks.models import Event, WebhookEndpoint
 from tests.webhooks.conftest import create_endpoint, deliveries
 from tests.webhooks.receiver import Answer
@@ -184,7 +186,7 @@ async def test_429_and_503_honor_retry_after(client, practice, receiver, run_job
 
 
 async def test_410_disables_the_endpoint_and_tells_the_others(
-    client, practice, receiver, run_jobs, sessions
+    client, practice, receiver, run_jobs, sessions, settings
 ):
     gone = await create_endpoint(client, practice.headers, receiver.url("/gone"))
     watcher = await create_endpoint(
@@ -192,11 +194,13 @@ async def test_410_disables_the_endpoint_and_tells_the_others(
     )
     receiver.always("/gone", Answer(410))
     await record(sessions, practice.tenant.id, n=3)
-    # One attempt only: the first 410 disables it, the other two deliveries are cancelled.
-    first = (await run_jobs.pending())[0]
-    from workers.runner import run_job
-
-    await run_job({"chairfill": run_jobs.context}, first.id)
+    # One attempt only (a deliverer taking one at a time): the first 410 disables it, the
+    # other two deliveries are cancelled and never sent.
+    async with new_http_client(settings.webhooks) as http:
+        summary = await deliver_due(
+            sessions, practice.tenant.id, http=http, settings=settings, batch_size=1, max_rounds=1
+        )
+    assert summary == {"failed": 1}
     await run_jobs.run_until_idle()
 
     assert len(receiver.on("/gone")) == 1
@@ -211,6 +215,30 @@ async def test_410_disables_the_endpoint_and_tells_the_others(
     payload = notice.verify(watcher["secret"])
     assert payload["type"] == "endpoint.disabled"
     assert payload["data"]["endpoint_id"] == gone["id"] and payload["data"]["reason"] == "gone"
+
+
+async def test_410s_in_one_batch_disable_once(client, practice, receiver, run_jobs, sessions):
+    """A batch sends concurrently, so several attempts may meet the 410: each is recorded
+    and its delivery failed, the endpoint is disabled once and told about once, and a
+    delivery of the batch that got another answer is cancelled with the endpoint."""
+    gone = await create_endpoint(client, practice.headers, receiver.url("/gone"))
+    watcher = await create_endpoint(
+        client, practice.headers, receiver.url("/watch"), event_types=["endpoint.*"]
+    )
+    receiver.script("/gone", Answer(500))
+    receiver.always("/gone", Answer(410))
+    await record(sessions, practice.tenant.id, n=4)
+    await run_jobs.run_until_idle()
+
+    assert len(receiver.on("/gone")) == 4
+    statuses = sorted(d.status for d in await deliveries(sessions, endpoint_id=gone["id"]))
+    assert statuses == ["cancelled", "failed", "failed", "failed"]
+    attempts = (
+        await client.get(f"/v1/webhook-endpoints/{gone['id']}/attempts", headers=practice.headers)
+    ).json()["data"]
+    assert sorted(a["status_code"] for a in attempts) == [410, 410, 410, 500]
+    (notice,) = receiver.on("/watch")
+    assert notice.verify(watcher["secret"])["data"]["endpoint_id"] == gone["id"]
 
 
 async def test_five_failing_days_disable_the_endpoint(

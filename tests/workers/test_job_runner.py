@@ -205,4 +205,36 @@ async def test_a_job_without_its_row_is_skipped(
 
 
 def test_every_task_name_has_exactly_one_handler() -> None:
-    assert set(worker_tasks.HANDLERS) == set(jobs.TASKS)
+    transactional = set(worker_tasks.HANDLERS)
+    own_transaction = set(worker_tasks.OWN_TRANSACTION_HANDLERS)
+    assert transactional.isdisjoint(own_transaction)
+    assert transactional | own_transaction == set(jobs.TASKS)
+
+
+async def test_an_own_transaction_task_holds_no_lock_while_it_runs_and_ends_done(
+    sessions, worker_context: WorkerContext, make_tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a task (a webhook deliverer waiting on receivers) runs after the job's own
+    transaction has committed: the row is not locked meanwhile; it is done afterwards."""
+    seen: dict[str, Any] = {}
+
+    async def handler(context: Any, job: Job) -> dict[str, Any]:
+        async with unit_of_work(context.sessions) as session:
+            # NOWAIT fails at once if the runner still held the row's lock.
+            stmt = select(Job.status).where(Job.id == job.id).with_for_update(nowait=True)
+            seen["status_while_running"] = (await session.execute(stmt)).scalar_one()
+        return {"ran": True}
+
+    monkeypatch.setitem(jobs.TASKS, "test.own", "default")
+    monkeypatch.setitem(worker_tasks.OWN_TRANSACTION_HANDLERS, "test.own", handler)
+    tenant = await make_tenant()
+    job = await enqueue_job(sessions, "test.own", tenant.id)
+
+    assert await run_job({"chairfill": worker_context}, job.id, tenant.id) == {"ran": True}
+    assert seen == {"status_while_running": "pending"}
+    row = await load_job(sessions, job.id)
+    assert row is not None and row.status == "done" and row.attempts == 1
+    # Delivered again (a reconciler re-push): the row is done, so it does not run again.
+    seen.clear()
+    assert await run_job({"chairfill": worker_context}, job.id, tenant.id) is None
+    assert seen == {}

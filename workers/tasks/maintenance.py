@@ -9,9 +9,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core import jobs
+from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.infra_models import Job
 from api.maintenance import service
+from api.webhooks import dispatch as webhook_dispatch
 
 log = structlog.get_logger(__name__)
 
@@ -24,12 +26,15 @@ async def purge_expired(session: AsyncSession, job: Job) -> dict[str, Any]:
 
 
 async def reconcile_jobs(ctx: dict[str, Any]) -> int:
-    """Cron: re-push due, pending jobs that Redis no longer knows (flushed, lost)."""
+    """Cron: re-push due, pending jobs that Redis no longer knows (flushed, lost), and wake
+    a webhook deliverer for tenants whose deliveries no job came for."""
     context = ctx["chairfill"]
     async with unit_of_work(context.sessions) as session:
         pushed = await jobs.reconcile(session, context.queue)
-    if pushed:
-        log.info("jobs_reconciled", pushed=pushed)
+    async with unit_of_work(context.sessions) as session:
+        woken = await webhook_dispatch.wake_overdue_deliverers(session, utcnow())
+    if pushed or woken:
+        log.info("jobs_reconciled", pushed=pushed, webhook_tenants_woken=woken)
     return pushed
 
 
