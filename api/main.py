@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.booking.router import router as booking_router
+from api.campaigns.router import router as campaigns_router
 from api.core import jobs
 from api.core.cors import PublishableKeyCORSMiddleware
 from api.core.errors import ProblemDetails, install_problem_handlers
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(segments_router)
     app.include_router(messaging_router)
     app.include_router(messaging_public_router)
+    app.include_router(campaigns_router)
     app.include_router(booking_router)
     app.include_router(tasks_router)
     register_webhook_docs(app)

@@ -1,6 +1,12 @@
 """Imports every model so `Base.metadata` is complete (Alembic, tests)."""
 
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
+from api.campaigns.models import (
+    Campaign,
+    CampaignExclusion,
+    CampaignListEntry,
+    CampaignRecipient,
+)
 from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
     InboundMessage,
@@ -39,6 +45,10 @@ __all__ = [
     "BookingPolicy",
     "BookingReport",
     "CalendarClaim",
+    "Campaign",
+    "CampaignExclusion",
+    "CampaignListEntry",
+    "CampaignRecipient",
     "CommunicationLog",
     "ConnectorConfig",
     "Event",

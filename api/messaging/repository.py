@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,6 +96,75 @@ async def list_messages(
         if value is not None:
             stmt = stmt.where(getattr(Message, name) == value)
     return list((await session.execute(keyset(stmt, [Message.id], page))).scalars())
+
+
+async def lock_recipient(
+    session: AsyncSession, tenant_id: str, patient_id: str, channel: str
+) -> None:
+    """A transaction lock on (patient, channel): frequency-cap checks take turns."""
+    key = f"cap:{tenant_id}:{patient_id}:{channel}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def paced_sends_since(
+    session: AsyncSession,
+    tenant_id: str,
+    patient_id: str,
+    channel: str,
+    source_kinds: Sequence[str],
+    since: datetime,
+) -> int:
+    stmt = select(func.count()).where(
+        Message.tenant_id == tenant_id,
+        Message.patient_id == patient_id,
+        Message.channel == channel,
+        Message.source_kind.in_(list(source_kinds)),
+        Message.sent_at > since,
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def set_source_status(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    from_status: str,
+    to_status: str,
+    now: datetime,
+    reason: str | None = None,
+) -> int:
+    stmt = (
+        update(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == from_status,
+        )
+        .values(status=to_status, updated_at=now, failure_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_held(
+    session: AsyncSession, tenant_id: str, source_kind: str, source_id: str, now: datetime
+) -> list[Message]:
+    stmt = (
+        update(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "held",
+        )
+        .values(status="queued", updated_at=now)
+        .returning(Message)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def last_outbound_to(session: AsyncSession, tenant_id: str, address: str) -> Message | None:

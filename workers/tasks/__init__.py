@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
-from workers.tasks import booking, maintenance, messaging, sync, webhooks
+from workers.tasks import booking, campaigns, maintenance, messaging, sync, webhooks
 
 Handler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any] | None]]
 
@@ -19,6 +19,9 @@ HANDLERS: dict[str, Handler] = {
     "maintenance.purge_expired": maintenance.purge_expired,
     "webhooks.deliver": webhooks.deliver,
     "messaging.send": messaging.send,
+    "campaigns.start": campaigns.start,
+    "campaigns.send_batch": campaigns.send_batch,
+    "campaigns.finish": campaigns.finish,
     "sync.opendental_location": sync.opendental_location,
     "booking.expire_holds": booking.expire_holds,
     "booking.daily_report": booking.daily_report,
