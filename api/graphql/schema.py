@@ -30,6 +30,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.booking.graphql import BookingMutation, BookingQuery
+from api.campaigns.graphql import CampaignsMutation, CampaignsQuery
 from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
 from api.graphql.errors import ProblemErrors, log_unexpected, masked_error
@@ -51,12 +52,14 @@ Query = merge_types(
         SegmentsQuery,
         WebhooksQuery,
         MessagingQuery,
+        CampaignsQuery,
         BookingQuery,
         TasksQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation)
+    "Mutation",
+    (SegmentsMutation, CampaignsMutation, WebhooksMutation, BookingMutation, TasksMutation),
 )
 
 
