@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -393,23 +393,34 @@ async def match_patient(
     return found[0] if len(found) == 1 else None
 
 
-async def mark_recipient(
+async def mark_recipients(
     session: AsyncSession,
-    recipient: CampaignRecipient,
-    status: str,
-    message_id: str | None,
-    reason: str | None = None,
+    tenant_id: str,
+    campaign_id: str,
+    send_round: int,
+    outcomes: list[tuple[str, str, str | None, str | None]],
 ) -> None:
+    """(patient_id, status, message_id, failure_reason) for many recipients, one statement."""
+    if not outcomes:
+        return
     await session.execute(
-        update(CampaignRecipient)
-        .where(
-            CampaignRecipient.tenant_id == recipient.tenant_id,
-            CampaignRecipient.campaign_id == recipient.campaign_id,
-            CampaignRecipient.send_round == recipient.send_round,
-            CampaignRecipient.patient_id == recipient.patient_id,
-        )
-        .values(status=status, message_id=message_id, failure_reason=reason)
-        .execution_options(synchronize_session=False)
+        text(
+            "UPDATE campaign_recipients r SET status = o.status, message_id = o.message_id, "
+            "failure_reason = o.reason FROM unnest(CAST(:patients AS text[]), "
+            "CAST(:statuses AS text[]), CAST(:messages AS text[]), CAST(:reasons AS text[])) "
+            "AS o(patient_id, status, message_id, reason) WHERE r.tenant_id = :tenant_id "
+            "AND r.campaign_id = :campaign_id AND r.send_round = :send_round "
+            "AND r.patient_id = o.patient_id"
+        ),
+        {
+            "tenant_id": tenant_id,
+            "campaign_id": campaign_id,
+            "send_round": send_round,
+            "patients": [o[0] for o in outcomes],
+            "statuses": [o[1] for o in outcomes],
+            "messages": [o[2] for o in outcomes],
+            "reasons": [o[3] for o in outcomes],
+        },
     )
 
 

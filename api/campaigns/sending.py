@@ -4,9 +4,11 @@
   recipients in SQL into `campaign_recipients`, mark the campaign sending, start the
   batch chains;
 * `campaigns.send_batch`: claim up to BATCH_SIZE pending recipients (FOR UPDATE SKIP
-  LOCKED, so chains and workers never share one), record each one's message in the send
-  ledger (api.messaging.sending.send_message: keyed (campaign round, patient, channel),
-  so a job run twice finds the message and sends nothing new), enqueue the next batch;
+  LOCKED, so chains and workers never share one), record their messages in the send
+  ledger (api.messaging.batch.record_many: keyed (campaign round, patient, channel), so a
+  job run twice finds the messages and records nothing new), enqueue the next batch; the
+  messages go out through `messaging.send_batch` jobs (opt-outs, quiet hours and caps
+  re-checked there, at send time);
 * `campaigns.finish`: once no recipient is pending and no message queued or held, the
   campaign is completed (`campaign.completed`).
 
@@ -27,12 +29,12 @@ from api.campaigns.models import Campaign
 from api.campaigns.recipients import recipient_source
 from api.core import jobs
 from api.core.clock import utcnow
-from api.core.errors import Problem
 from api.core.settings import Settings
 from api.engines.quiet_hours import wall_clock_instant
 from api.events import record_event
+from api.messaging.batch import Recipient, record_many, release_held
 from api.messaging.schemas import EmailContent, SmsContent
-from api.messaging.sending import MessageSource, release_source, send_message
+from api.messaging.sending import MessageSource
 from api.tenancy import repository as tenancy_repository
 from api.tenancy.models import Location
 
@@ -84,7 +86,7 @@ async def continue_sending(session: AsyncSession, campaign: Campaign) -> None:
     """A resumed campaign: its held messages queue again and the chains pick up the
     recipients not yet sent."""
     now = utcnow()
-    await release_source(session, campaign.tenant_id, "campaign", source_id(campaign))
+    await release_held(session, campaign.tenant_id, "campaign", source_id(campaign))
     if await repository.has_pending(session, campaign.tenant_id, campaign.id, campaign.send_round):
         await _start_chains(session, campaign, now)
     await _enqueue_finish(session, campaign, now + FINISH_POLL)
@@ -149,30 +151,37 @@ async def send_batch(
         contents["sms"] = SmsContent.model_validate(campaign.sms_content)
     if campaign.email_content:
         contents["email"] = EmailContent.model_validate(campaign.email_content)
-    source = MessageSource("campaign", source_id(campaign))
-    unsendable = 0
-    for recipient in recipients:
-        try:
-            outcome = await send_message(
-                session,
-                tenant_id=campaign.tenant_id,
-                location_id=recipient.location_id,
-                patient_id=recipient.patient_id,
-                content=contents[recipient.channel],
-                source=source,
-                settings=settings,
-                purpose="marketing",
-                not_before=instants.get(recipient.location_id),
+    # Recorded in the send ledger in one go; the recipient rows and their messages commit
+    # together, so a batch run twice finds both and records nothing new.
+    outcomes = await record_many(
+        session,
+        tenant_id=campaign.tenant_id,
+        source=MessageSource("campaign", source_id(campaign)),
+        recipients=[
+            Recipient(
+                location_id=r.location_id,
+                patient_id=r.patient_id,
+                content=contents[r.channel],
+                not_before=instants.get(r.location_id),
             )
-        except Problem as problem:
-            # This patient's message cannot be made (e.g. too long once filled in): the
-            # others still go, and the results say why this one did not.
-            unsendable += 1
-            await repository.mark_recipient(
-                session, recipient, "unsendable", None, problem.detail or problem.title
-            )
-            continue
-        await repository.mark_recipient(session, recipient, "queued", outcome.message.id)
+            for r in recipients
+        ],
+        settings=settings,
+        purpose="marketing",
+    )
+    await repository.mark_recipients(
+        session,
+        campaign.tenant_id,
+        campaign.id,
+        campaign.send_round,
+        [
+            # A message that cannot be made for this patient (e.g. too long once filled
+            # in) does not stop the others; the results say why.
+            (o.patient_id, "queued" if o.message_id else "unsendable", o.message_id, o.problem)
+            for o in outcomes
+        ],
+    )
+    unsendable = sum(1 for o in outcomes if o.message_id is None)
     now = utcnow()
     if len(recipients) == BATCH_SIZE:
         await jobs.enqueue(

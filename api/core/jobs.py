@@ -33,6 +33,7 @@ TASKS: dict[str, str] = {
     "maintenance.purge_expired": "default",
     "webhooks.deliver": "webhooks",
     "messaging.send": "sends",
+    "messaging.send_batch": "sends",
     "campaigns.start": "sends",
     "campaigns.send_batch": "sends",
     "campaigns.finish": "sends",

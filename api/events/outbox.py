@@ -115,3 +115,34 @@ async def fan_out(
         if wanted:
             deliveries.append(await schedule_delivery(session, event, endpoint.id, trigger))
     return event, deliveries
+
+
+async def record_events(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    events: Sequence[tuple[str, dict[str, Any], str | None, datetime]],
+) -> list[Event]:
+    """`record_event` for many (type, data, location_id, occurred_at) at once: one flush
+    and one endpoint look-up for the lot (a send batch records hundreds)."""
+    rows = [
+        Event(
+            tenant_id=tenant_id,
+            id=new_id("event"),
+            type=type_,
+            location_id=location_id,
+            occurred_at=occurred_at,
+            data=catalog.validate_data(type_, data),
+        )
+        for type_, data, location_id, occurred_at in events
+    ]
+    if not rows:
+        return rows
+    session.add_all(rows)
+    await session.flush()
+    endpoints = await repository.enabled_endpoints(session, tenant_id)
+    for event in rows:
+        for endpoint in endpoints:
+            if endpoint_wants(endpoint, event):
+                await schedule_delivery(session, event, endpoint.id, "automatic")
+    return rows

@@ -56,6 +56,64 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> bool:
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+async def messages_by_keys(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    recipient_keys: Sequence[str],
+) -> dict[tuple[str, str], str]:
+    """{(recipient key, channel): message id} of a source's messages to these recipients."""
+    if not recipient_keys:
+        return {}
+    stmt = select(Message.recipient_key, Message.channel, Message.id).where(
+        Message.tenant_id == tenant_id,
+        Message.source_kind == source_kind,
+        Message.source_id == source_id,
+        Message.recipient_key.in_(list(recipient_keys)),
+    )
+    return {(key, channel): mid for key, channel, mid in (await session.execute(stmt)).all()}
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose (source, recipient, channel) key is new; their ids."""
+    if not rows:
+        return set()
+    stmt = (
+        insert(Message)
+        .values(list(rows))
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "source_kind", "source_id", "recipient_key", "channel"]
+        )
+        .returning(Message.id)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def claim_due(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    now: datetime,
+    limit: int,
+) -> list[Message]:
+    """Up to `limit` queued, due messages of a source that no other transaction holds."""
+    stmt = (
+        scoped(Message, tenant_id)
+        .where(
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "queued",
+            or_(Message.deferred_until.is_(None), Message.deferred_until <= now),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def get_message(
     session: AsyncSession,
     tenant_id: str,
@@ -219,6 +277,37 @@ async def own_opt_outs(
         .with_for_update()
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def opt_outs_for(
+    session: AsyncSession,
+    tenant_id: str,
+    channel: str,
+    patient_ids: Sequence[str],
+    addresses: Sequence[str],
+) -> list[OptOut]:
+    """Active opt-outs of these patients or addresses on the channel (or all channels)."""
+    who = []
+    if patient_ids:
+        who.append(OptOut.patient_id.in_(list(patient_ids)))
+    if addresses:
+        who.append(OptOut.contact_value.in_(list(addresses)))
+    if not who:
+        return []
+    stmt = _active_opt_outs(tenant_id, channel).where(or_(*who))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def patients_by_ids(
+    session: AsyncSession, tenant_id: str, patient_ids: Sequence[str]
+) -> dict[str, Patient]:
+    """The live patients among these ids."""
+    if not patient_ids:
+        return {}
+    stmt = scoped(Patient, tenant_id).where(
+        Patient.id.in_(list(patient_ids)), Patient.deleted_at.is_(None)
+    )
+    return {p.id: p for p in (await session.execute(stmt)).scalars()}
 
 
 async def patients_with_mobile(session: AsyncSession, tenant_id: str, mobile: str) -> list[Patient]:

@@ -130,6 +130,7 @@ async def test_pause_mid_send_holds_and_resume_sends_the_rest_once(
     practice = providers
     monkeypatch.setattr("api.campaigns.sending.BATCH_SIZE", 2)
     monkeypatch.setattr("api.campaigns.sending.CHAINS", 1)
+    monkeypatch.setattr("api.messaging.batch.BATCH_SIZE", 1)
     patients = await _patients(make_patient, practice, 5)
     campaign = await create_and_submit(client, practice)
     cid = campaign["id"]
@@ -137,7 +138,7 @@ async def test_pause_mid_send_holds_and_resume_sends_the_rest_once(
     # One batch is recorded and one of its messages delivered, then the practice pauses.
     first_batch = await campaign_jobs.pending(["campaigns.send_batch"])
     await campaign_jobs.run(first_batch[0].id)
-    sends = await campaign_jobs.pending(["messaging.send"])
+    sends = await campaign_jobs.pending(["messaging.send_batch"])
     await campaign_jobs.run(sends[0].id)
     paused = await client.post(f"/v1/campaigns/{cid}/pause", headers=practice.headers)
     assert paused.status_code == 200 and paused.json()["status"] == "paused"

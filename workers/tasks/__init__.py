@@ -19,6 +19,7 @@ HANDLERS: dict[str, Handler] = {
     "maintenance.purge_expired": maintenance.purge_expired,
     "webhooks.deliver": webhooks.deliver,
     "messaging.send": messaging.send,
+    "messaging.send_batch": messaging.send_batch,
     "campaigns.start": campaigns.start,
     "campaigns.send_batch": campaigns.send_batch,
     "campaigns.finish": campaigns.finish,
