@@ -32,7 +32,7 @@ from api.core.clock import utcnow
 from api.core.settings import Settings
 from api.engines.quiet_hours import wall_clock_instant
 from api.events import record_event
-from api.messaging.batch import Recipient, record_many, release_held
+from api.messaging.batch import Recipient, record_many, release_held, sweep_due
 from api.messaging.schemas import EmailContent, SmsContent
 from api.messaging.sending import MessageSource
 from api.tenancy import repository as tenancy_repository
@@ -205,8 +205,10 @@ async def finish_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[s
     now = utcnow()
     if unfinished:
         # Messages still queued (deferred to a scheduled time or past quiet hours): look
-        # again once they are due.
+        # again once they are due, and sweep what is due now, so a batch job lost with a
+        # killed worker never leaves messages stranded.
         await _enqueue_finish(session, campaign, max(latest or now, now) + FINISH_POLL)
+        await sweep_due(session, campaign.tenant_id, "campaign", source_id(campaign))
         return {"campaign_id": campaign.id, "waiting": unfinished}
     campaign.status = "completed"
     campaign.completed_at = now

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core import jobs
@@ -339,14 +340,17 @@ async def deliver_batch(
         message.to_address = _address(patient, message.channel)
         message.deferred_until = None
         ready.append(message)
-    providers = {
-        channel: await provider_for(session, tenant_id, channel, settings)
-        for channel in sorted({m.channel for m in ready})
-    }
-    for message in ready:
-        provider = providers[message.channel]
-        message.provider_kind = provider.kind if provider else None
-    results = await _send_all(ready, providers, settings)
+    async with httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=SEND_CONCURRENCY)
+    ) as http_client:
+        providers = {
+            channel: await provider_for(session, tenant_id, channel, settings, http_client)
+            for channel in sorted({m.channel for m in ready})
+        }
+        for message in ready:
+            provider = providers[message.channel]
+            message.provider_kind = provider.kind if provider else None
+        results = await _send_all(ready, providers, settings)
     events: list[tuple[str, dict[str, Any], str | None, datetime]] = []
     contacts: list[Message] = []
     sent = failed = 0
@@ -432,3 +436,11 @@ async def release_held(session: AsyncSession, tenant_id: str, kind: str, source_
     times = {max(m.deferred_until or now, now) for m in released}
     await _enqueue_batches(session, tenant_id, MessageSource(kind, source_id), times)
     return len(released)
+
+
+async def sweep_due(session: AsyncSession, tenant_id: str, kind: str, source_id: str) -> bool:
+    """Enqueue a batch if any of the source's messages is queued and due; True if so."""
+    if not await repository.has_due(session, tenant_id, kind, source_id, utcnow()):
+        return False
+    await _enqueue_batches(session, tenant_id, MessageSource(kind, source_id), {utcnow()})
+    return True

@@ -114,6 +114,23 @@ async def claim_due(
     return list((await session.execute(stmt)).scalars())
 
 
+async def has_due(
+    session: AsyncSession, tenant_id: str, source_kind: str, source_id: str, now: datetime
+) -> bool:
+    stmt = (
+        select(Message.id)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "queued",
+            or_(Message.deferred_until.is_(None), Message.deferred_until <= now),
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def get_message(
     session: AsyncSession,
     tenant_id: str,
