@@ -26,7 +26,13 @@ down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ["campaigns", "campaign_recipients", "campaign_exclusions", "campaign_list_entries"]
+TABLES = [
+    "campaigns",
+    "campaign_recipients",
+    "campaign_exclusions",
+    "campaign_list_entries",
+    "message_handoffs",
+]
 _OLD_STATUSES = "status IN ('queued', 'sent', 'delivered', 'failed', 'suppressed')"
 _NEW_STATUSES = "status IN ('queued', 'held', 'sent', 'delivered', 'failed', 'suppressed')"
 
@@ -114,6 +120,16 @@ def upgrade() -> None:
     _patient_fk('campaign_list_entries'),
     sa.PrimaryKeyConstraint('tenant_id', 'campaign_id', 'line', name=op.f('pk_campaign_list_entries'))
     )
+    op.create_table('message_handoffs',
+    sa.Column('tenant_id', sa.String(length=40), nullable=False),
+    sa.Column('message_id', sa.String(length=40), nullable=False),
+    sa.Column('provider_kind', sa.String(length=16), nullable=True),
+    sa.Column('provider_message_id', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('handed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_message_handoffs_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'message_id', name=op.f('pk_message_handoffs'))
+    )
     # The send ledger: a paused campaign holds its queued messages; deferrals are visible.
     op.drop_constraint(op.f('ck_messages_status_known'), 'messages', type_='check')
     op.create_check_constraint(op.f('ck_messages_status_known'), 'messages', _NEW_STATUSES)
@@ -137,6 +153,7 @@ def downgrade() -> None:
     op.execute("UPDATE messages SET status = 'queued' WHERE status = 'held'")
     op.drop_constraint(op.f('ck_messages_status_known'), 'messages', type_='check')
     op.create_check_constraint(op.f('ck_messages_status_known'), 'messages', _OLD_STATUSES)
+    op.drop_table('message_handoffs')
     op.drop_table('campaign_list_entries')
     op.drop_table('campaign_exclusions')
     op.drop_index('ix_campaign_recipients_pending', table_name='campaign_recipients')

@@ -11,6 +11,7 @@ from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
     InboundMessage,
     Message,
+    MessageHandoff,
     MessagingPreferences,
     ProviderSetting,
     SandboxMessage,
@@ -60,6 +61,7 @@ __all__ = [
     "Location",
     "LocationSyncState",
     "Message",
+    "MessageHandoff",
     "MessagingPreferences",
     "OAuthClient",
     "OAuthToken",

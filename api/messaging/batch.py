@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core import jobs
 from api.core.clock import utcnow
+from api.core.db import unit_of_work
 from api.core.errors import Problem
 from api.core.ids import new_id
 from api.core.settings import Settings
@@ -251,8 +252,48 @@ async def record_many(
     return outcomes
 
 
+class _Handoffs:
+    """Commits each provider acceptance at once, in transactions of its own (a few
+    milliseconds behind the provider), while the batch's transaction stays open."""
+
+    def __init__(self, session: AsyncSession, tenant_id: str) -> None:
+        self.maker = async_sessionmaker(bind=session.bind, expire_on_commit=False)
+        self.tenant_id = tenant_id
+        self.waiting: list[dict[str, Any]] = []
+        self.ready = asyncio.Event()
+        self.done = False
+
+    def add(self, message: Message, result: ProviderResult) -> None:
+        self.waiting.append(
+            {
+                "tenant_id": self.tenant_id,
+                "message_id": message.id,
+                "provider_kind": message.provider_kind,
+                "provider_message_id": result.provider_message_id,
+                "status": result.status,
+            }
+        )
+        self.ready.set()
+
+    async def run(self) -> None:
+        while not (self.done and not self.waiting):
+            await self.ready.wait()
+            self.ready.clear()
+            rows, self.waiting = self.waiting, []
+            if rows:
+                async with unit_of_work(self.maker, self.tenant_id) as session:
+                    await repository.insert_handoffs(session, rows)
+
+    def finish(self) -> None:
+        self.done = True
+        self.ready.set()
+
+
 async def _send_all(
-    messages: Sequence[Message], providers: dict[str, ChannelProvider | None], settings: Settings
+    messages: Sequence[Message],
+    providers: dict[str, ChannelProvider | None],
+    settings: Settings,
+    handoffs: _Handoffs,
 ) -> list[ProviderResult]:
     limit = asyncio.Semaphore(SEND_CONCURRENCY)
 
@@ -261,9 +302,20 @@ async def _send_all(
         if provider is None:
             return ProviderResult(None, "failed", "no_provider: configure one for this channel")
         async with limit:
-            return await provider.send(_outbound(message, settings))
+            result = await provider.send(_outbound(message, settings))
+        # The sandbox records into this transaction itself; a real provider's acceptance
+        # is recorded apart, so a rerun after a crash knows the message went.
+        if result.status != "failed" and provider.kind != "sandbox":
+            handoffs.add(message, result)
+        return result
 
-    return await asyncio.gather(*(_one(m) for m in messages))
+    writer = asyncio.create_task(handoffs.run())
+    try:
+        results = await asyncio.gather(*(_one(m) for m in messages))
+    finally:
+        handoffs.finish()
+        await writer
+    return list(results)
 
 
 def _event(
@@ -350,7 +402,23 @@ async def deliver_batch(
         for message in ready:
             provider = providers[message.channel]
             message.provider_kind = provider.kind if provider else None
-        results = await _send_all(ready, providers, settings)
+        # Messages a provider already took (the batch that sent them died before it
+        # committed) are marked from that record, not sent again.
+        handed = await repository.handoffs(session, tenant_id, [m.id for m in ready])
+        fresh = [m for m in ready if m.id not in handed]
+        sent_now = dict(
+            zip(
+                [m.id for m in fresh],
+                await _send_all(fresh, providers, settings, _Handoffs(session, tenant_id)),
+                strict=True,
+            )
+        )
+        results = [
+            sent_now[m.id]
+            if m.id in sent_now
+            else ProviderResult(handed[m.id].provider_message_id, handed[m.id].status)  # type: ignore[arg-type]
+            for m in ready
+        ]
     events: list[tuple[str, dict[str, Any], str | None, datetime]] = []
     contacts: list[Message] = []
     sent = failed = 0

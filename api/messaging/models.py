@@ -109,6 +109,23 @@ class Message(Base):
     failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class MessageHandoff(Base):
+    """A provider accepted this message: written and committed at once, outside the send
+    batch's transaction, so a worker killed before the batch commits does not make the
+    next batch send it again. Insert-only, so it never waits for the batch's row locks."""
+
+    __tablename__ = "message_handoffs"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+
+    tenant_id: Mapped[str] = tenant_column()
+    message_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_kind: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # sent | delivered (what the provider said when it took the message).
+    status: Mapped[str] = mapped_column(String(16))
+    handed_at: Mapped[dt.datetime] = created_at_column()
+
+
 class InboundMessage(Base):
     """A text a patient sent us; the provider's id makes a redelivered webhook a no-op."""
 

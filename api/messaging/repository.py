@@ -16,6 +16,7 @@ from api.core.repository import scoped
 from api.messaging.models import (
     InboundMessage,
     Message,
+    MessageHandoff,
     MessagingPreferences,
     ProviderSetting,
     SandboxMessage,
@@ -112,6 +113,20 @@ async def claim_due(
         .with_for_update(skip_locked=True)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def handoffs(
+    session: AsyncSession, tenant_id: str, message_ids: Sequence[str]
+) -> dict[str, MessageHandoff]:
+    if not message_ids:
+        return {}
+    stmt = scoped(MessageHandoff, tenant_id).where(MessageHandoff.message_id.in_(list(message_ids)))
+    return {h.message_id: h for h in (await session.execute(stmt)).scalars()}
+
+
+async def insert_handoffs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(MessageHandoff).values(list(rows)).on_conflict_do_nothing())
 
 
 async def has_due(

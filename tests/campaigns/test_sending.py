@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.campaigns.models import Campaign, CampaignRecipient
 from api.core.db import unit_of_work
 from api.core.infra_models import Job
+from api.messaging.batch import deliver_batch
 from api.messaging.models import Message
 from api.practice.models import CommunicationLog, OptOut, Writeback
 from tests.campaigns.conftest import EMAIL, create_and_submit
@@ -251,3 +252,40 @@ async def test_scheduled_campaign_starts_at_each_locations_local_time(
         await campaign_jobs.run_due()
         [campaign_row] = await rows(sessions, Campaign)
         assert campaign_row.status == "completed"
+
+
+class _WorkerDied(Exception):
+    """Stands for a worker killed after the providers took a batch, before it committed."""
+
+
+async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, settings
+):
+    practice = providers
+    patients = await _patients(make_patient, practice, 3)
+    campaign = await create_and_submit(client, practice)
+    await campaign_jobs.run_due(["campaigns.start", "campaigns.send_batch"])
+    [batch] = await campaign_jobs.pending(["messaging.send_batch"])
+    try:
+        async with unit_of_work(sessions, practice.tenant.id) as session:
+            await deliver_batch(
+                session,
+                practice.tenant.id,
+                batch.args["source_kind"],
+                batch.args["source_id"],
+                settings,
+            )
+            raise _WorkerDied
+    except _WorkerDied:
+        pass
+    assert len(twilio.sent) == 3
+    assert {m.status for m in await rows(sessions, Message)} == {"queued"}
+    # The job runs again (the reconciler re-pushed it): the handoffs say the texts went.
+    await campaign_jobs.run_due()
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    messages = await rows(sessions, Message)
+    assert {m.status for m in messages} == {"sent"}
+    assert all(m.provider_message_id for m in messages)
+    assert len(await rows(sessions, CommunicationLog)) == 3
+    [campaign_row] = await rows(sessions, Campaign)
+    assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
