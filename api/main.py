@@ -12,6 +12,7 @@ from api.booking.router import router as booking_router
 from api.booking.widget_router import router as booking_widget_router
 from api.cadences.public_router import router as booking_invites_router
 from api.cadences.router import router as cadences_router
+from api.campaigns.router import router as campaigns_router
 from api.core import jobs
 from api.core.cors import PublishableKeyCORSMiddleware
 from api.core.errors import ProblemDetails, install_problem_handlers
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(segments_router)
     app.include_router(messaging_router)
     app.include_router(messaging_public_router)
+    app.include_router(campaigns_router)
     app.include_router(booking_router)
     app.include_router(cadences_router)
     app.include_router(booking_invites_router)

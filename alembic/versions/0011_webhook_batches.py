@@ -1,7 +1,7 @@
 """webhook batches: deliveries are the queue, claimed a batch at a time
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-23 12:00:00
 
 A `webhooks.deliver` job now claims up to a batch of the tenant's due, pending deliveries
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0011'
-down_revision: str | None = '0007'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

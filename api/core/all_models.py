@@ -2,10 +2,17 @@
 
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
 from api.cadences.models import BookingInvite, Cadence, Enrollment, StepRun
+from api.campaigns.models import (
+    Campaign,
+    CampaignExclusion,
+    CampaignListEntry,
+    CampaignRecipient,
+)
 from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
     InboundMessage,
     Message,
+    MessageHandoff,
     MessagingPreferences,
     ProviderSetting,
     SandboxMessage,
@@ -42,6 +49,10 @@ __all__ = [
     "BookingReport",
     "Cadence",
     "CalendarClaim",
+    "Campaign",
+    "CampaignExclusion",
+    "CampaignListEntry",
+    "CampaignRecipient",
     "CommunicationLog",
     "ConnectorConfig",
     "Enrollment",
@@ -54,6 +65,7 @@ __all__ = [
     "Location",
     "LocationSyncState",
     "Message",
+    "MessageHandoff",
     "MessagingPreferences",
     "OAuthClient",
     "OAuthToken",

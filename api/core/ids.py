@@ -39,6 +39,8 @@ PREFIXES = {
     "message": "mes",
     "inbound_message": "inb",
     "sandbox_message": "sbx",
+    # campaigns
+    "campaign": "cmp",
     # booking and front-desk tasks
     "hold": "hld",
     "task": "tsk",

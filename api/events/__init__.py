@@ -6,6 +6,6 @@
 
 Event types and their payload models live in api/webhooks/catalog.py."""
 
-from api.events.outbox import record_event
+from api.events.outbox import record_event, record_events
 
-__all__ = ["record_event"]
+__all__ = ["record_event", "record_events"]

@@ -210,3 +210,26 @@ async def fan_out(
     for _ in deliveries:
         await _wake_for_new_delivery(session, tenant_id)
     return event, deliveries
+
+
+async def record_events(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    events: Sequence[tuple[str, dict[str, Any], str | None, datetime]],
+) -> list[Event]:
+    """`record_event` for many (type, data, location_id, occurred_at) at once. `fan_out`
+    reads the endpoint filters once per transaction and leaves the rows to the next flush,
+    so a send batch's hundreds of events cost one look-up and multi-row INSERTs."""
+    recorded = []
+    for type_, data, location_id, occurred_at in events:
+        event, _ = await fan_out(
+            session,
+            tenant_id=tenant_id,
+            type=type_,
+            data=data,
+            location_id=location_id,
+            occurred_at=occurred_at,
+        )
+        recorded.append(event)
+    return recorded

@@ -31,6 +31,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.booking.graphql import BookingMutation, BookingQuery
 from api.cadences.graphql import CadencesMutation, CadencesQuery
+from api.campaigns.graphql import CampaignsMutation, CampaignsQuery
 from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
 from api.graphql.errors import ProblemErrors, log_unexpected, masked_error
@@ -52,6 +53,7 @@ Query = merge_types(
         SegmentsQuery,
         WebhooksQuery,
         MessagingQuery,
+        CampaignsQuery,
         BookingQuery,
         TasksQuery,
         CadencesQuery,
@@ -59,7 +61,14 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation, CadencesMutation),
+    (
+        SegmentsMutation,
+        CampaignsMutation,
+        WebhooksMutation,
+        BookingMutation,
+        TasksMutation,
+        CadencesMutation,
+    ),
 )
 
 

@@ -34,7 +34,7 @@ class Message:
     source_kind: str
     source_id: str
     purpose: str | None
-    status: str = strawberry.field(description="queued, sent, delivered, failed, suppressed")
+    status: str = strawberry.field(description="queued, held, sent, delivered, failed, suppressed")
     failure_reason: str | None
     subject: str | None
     body_text: str
@@ -43,6 +43,9 @@ class Message:
     created_at: dt.datetime
     sent_at: dt.datetime | None
     delivered_at: dt.datetime | None
+    deferred_until: dt.datetime | None = strawberry.field(
+        description="Waiting for a scheduled time or the end of the location's quiet hours."
+    )
 
     @classmethod
     def from_row(cls, row: MessageRow) -> Message:
@@ -63,6 +66,7 @@ class Message:
             created_at=row.created_at,
             sent_at=row.sent_at,
             delivered_at=row.delivered_at,
+            deferred_until=row.deferred_until,
         )
 
 
@@ -87,6 +91,14 @@ class SandboxMessage:
 class SandboxMessageConnection:
     nodes: list[SandboxMessage]
     next_cursor: str | None
+
+
+@strawberry.type(description="A variable templates may use, e.g. patient.first_name.")
+class TemplateVariable:
+    name: str
+    description: str
+    clinical: bool = strawberry.field(description="Refused in SMS unless the practice allows")
+    sample: str
 
 
 def _page(first: int, after: str | None) -> PageParams:
@@ -154,6 +166,13 @@ class MessagingQuery:
             for r in rows
         ]
         return SandboxMessageConnection(nodes=nodes, next_cursor=cursor)
+
+    @strawberry.field(
+        extensions=[requires_scopes(REVIEW)],
+        description="The variables templates may use (GET /v1/templates/variables).",
+    )
+    def template_variables(self) -> list[TemplateVariable]:
+        return [TemplateVariable(**v.model_dump()) for v in service.list_variables()]
 
     @strawberry.field(
         extensions=[requires_scopes(REVIEW)],

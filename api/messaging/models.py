@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
 )
@@ -26,7 +27,7 @@ from api.practice.models_base import ref
 from api.practice.models_people import _one_of
 
 MESSAGE_CHANNELS = ("sms", "email")
-MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed", "suppressed")
+MESSAGE_STATUSES = ("queued", "held", "sent", "delivered", "failed", "suppressed")
 SOURCE_KINDS = ("campaign", "cadence", "booking", "manual", "reply")
 PROVIDER_KINDS = ("sandbox", "smtp", "twilio")
 
@@ -41,7 +42,8 @@ class Message(Base):
     """One outbound message: the ledger row a send goes through exactly once.
 
     queued -> sent -> delivered, or -> failed (with the reason); `suppressed` when an
-    opt-out, missing consent or missing address stopped it before the provider."""
+    opt-out, missing consent, missing address or a frequency cap stopped it before the
+    provider; `held` while its source (a paused campaign) holds it back."""
 
     __tablename__ = "messages"
     __table_args__ = (
@@ -63,6 +65,14 @@ class Message(Base):
         Index("ix_messages_tenant_provider_message_id", "tenant_id", "provider_message_id"),
         Index("ix_messages_tenant_to_address_created_at", "tenant_id", "to_address", "created_at"),
         Index("ix_messages_tenant_patient", "tenant_id", "patient_id"),
+        # Frequency caps count a patient's recent sends per channel.
+        Index(
+            "ix_messages_tenant_patient_channel_sent_at",
+            "tenant_id",
+            "patient_id",
+            "channel",
+            "sent_at",
+        ),
     )
 
     tenant_id: Mapped[str] = tenant_column()
@@ -88,6 +98,8 @@ class Message(Base):
     provider_kind: Mapped[str | None] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Waiting for a scheduled time or for the end of the location's quiet hours.
+    deferred_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
@@ -95,6 +107,23 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MessageHandoff(Base):
+    """A provider accepted this message: written and committed at once, outside the send
+    batch's transaction, so a worker killed before the batch commits does not make the
+    next batch send it again. Insert-only, so it never waits for the batch's row locks."""
+
+    __tablename__ = "message_handoffs"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+
+    tenant_id: Mapped[str] = tenant_column()
+    message_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_kind: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # sent | delivered (what the provider said when it took the message).
+    status: Mapped[str] = mapped_column(String(16))
+    handed_at: Mapped[dt.datetime] = created_at_column()
 
 
 class InboundMessage(Base):
@@ -172,4 +201,10 @@ class MessagingPreferences(Base):
     tenant_id: Mapped[str] = tenant_column()
     # Clinical variables (treatment, amounts) in SMS: off unless the practice turns it on.
     allow_clinical_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Marketing sends (campaigns, cadences) per channel over rolling windows:
+    # [{"channel": "sms", "limit": 1, "window_hours": 24}, ...]; empty means no cap.
+    frequency_caps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Local to each location; marketing sends inside wait for the end (null: none).
+    quiet_hours_start: Mapped[dt.time | None] = mapped_column(Time)
+    quiet_hours_end: Mapped[dt.time | None] = mapped_column(Time)
     updated_at: Mapped[dt.datetime] = created_at_column()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import utcnow
@@ -121,7 +122,10 @@ async def delete_provider(session: AsyncSession, tenant_id: str, channel: str) -
 
 
 def build_provider(
-    session: AsyncSession, row: ProviderSetting, settings: Settings
+    session: AsyncSession,
+    row: ProviderSetting,
+    settings: Settings,
+    http_client: httpx.AsyncClient | None = None,
 ) -> ChannelProvider:
     secrets = read_secrets(settings, row)
     timeout = settings.messaging.provider_timeout
@@ -129,18 +133,23 @@ def build_provider(
     if row.kind == "smtp":
         return SmtpProvider(SmtpConfig(**config, password=secrets.get("password")), timeout)
     if row.kind == "twilio":
-        return TwilioProvider(TwilioConfig(**config, auth_token=secrets["auth_token"]), timeout)
+        twilio = TwilioConfig(**config, auth_token=secrets["auth_token"])
+        return TwilioProvider(twilio, timeout, http_client)
     return SandboxProvider(session, row.tenant_id)
 
 
 async def provider_for(
-    session: AsyncSession, tenant_id: str, channel: str, settings: Settings
+    session: AsyncSession,
+    tenant_id: str,
+    channel: str,
+    settings: Settings,
+    http_client: httpx.AsyncClient | None = None,
 ) -> ChannelProvider | None:
     """The tenant's provider for `channel`; the sandbox when none is configured (outside
     production, see CHAIRFILL_MESSAGING__SANDBOX_WHEN_UNCONFIGURED); else None."""
     row = await repository.provider_setting(session, tenant_id, channel)
     if row is not None:
-        return build_provider(session, row, settings)
+        return build_provider(session, row, settings, http_client)
     if settings.messaging.sandbox_when_unconfigured:
         return SandboxProvider(session, tenant_id)
     return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import any_, func, literal, or_, select
+from sqlalchemy import any_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from api.core.repository import scoped
 from api.messaging.models import (
     InboundMessage,
     Message,
+    MessageHandoff,
     MessagingPreferences,
     ProviderSetting,
     SandboxMessage,
@@ -55,6 +56,95 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> bool:
         .returning(Message.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def messages_by_keys(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    recipient_keys: Sequence[str],
+) -> dict[tuple[str, str], str]:
+    """{(recipient key, channel): message id} of a source's messages to these recipients."""
+    if not recipient_keys:
+        return {}
+    stmt = select(Message.recipient_key, Message.channel, Message.id).where(
+        Message.tenant_id == tenant_id,
+        Message.source_kind == source_kind,
+        Message.source_id == source_id,
+        Message.recipient_key.in_(list(recipient_keys)),
+    )
+    return {(key, channel): mid for key, channel, mid in (await session.execute(stmt)).all()}
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose (source, recipient, channel) key is new; their ids."""
+    if not rows:
+        return set()
+    stmt = (
+        insert(Message)
+        .values(list(rows))
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "source_kind", "source_id", "recipient_key", "channel"]
+        )
+        .returning(Message.id)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def claim_due(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    now: datetime,
+    limit: int,
+) -> list[Message]:
+    """Up to `limit` queued, due messages of a source that no other transaction holds."""
+    stmt = (
+        scoped(Message, tenant_id)
+        .where(
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "queued",
+            or_(Message.deferred_until.is_(None), Message.deferred_until <= now),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def handoffs(
+    session: AsyncSession, tenant_id: str, message_ids: Sequence[str]
+) -> dict[str, MessageHandoff]:
+    if not message_ids:
+        return {}
+    stmt = scoped(MessageHandoff, tenant_id).where(MessageHandoff.message_id.in_(list(message_ids)))
+    return {h.message_id: h for h in (await session.execute(stmt)).scalars()}
+
+
+async def insert_handoffs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(MessageHandoff).values(list(rows)).on_conflict_do_nothing())
+
+
+async def has_due(
+    session: AsyncSession, tenant_id: str, source_kind: str, source_id: str, now: datetime
+) -> bool:
+    stmt = (
+        select(Message.id)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "queued",
+            or_(Message.deferred_until.is_(None), Message.deferred_until <= now),
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def get_message(
@@ -97,6 +187,75 @@ async def list_messages(
         if value is not None:
             stmt = stmt.where(getattr(Message, name) == value)
     return list((await session.execute(keyset(stmt, [Message.id], page))).scalars())
+
+
+async def lock_recipient(
+    session: AsyncSession, tenant_id: str, patient_id: str, channel: str
+) -> None:
+    """A transaction lock on (patient, channel): frequency-cap checks take turns."""
+    key = f"cap:{tenant_id}:{patient_id}:{channel}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def paced_sends_since(
+    session: AsyncSession,
+    tenant_id: str,
+    patient_id: str,
+    channel: str,
+    source_kinds: Sequence[str],
+    since: datetime,
+) -> int:
+    stmt = select(func.count()).where(
+        Message.tenant_id == tenant_id,
+        Message.patient_id == patient_id,
+        Message.channel == channel,
+        Message.source_kind.in_(list(source_kinds)),
+        Message.sent_at > since,
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def set_source_status(
+    session: AsyncSession,
+    tenant_id: str,
+    source_kind: str,
+    source_id: str,
+    from_status: str,
+    to_status: str,
+    now: datetime,
+    reason: str | None = None,
+) -> int:
+    stmt = (
+        update(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == from_status,
+        )
+        .values(status=to_status, updated_at=now, failure_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_held(
+    session: AsyncSession, tenant_id: str, source_kind: str, source_id: str, now: datetime
+) -> list[Message]:
+    stmt = (
+        update(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.source_kind == source_kind,
+            Message.source_id == source_id,
+            Message.status == "held",
+        )
+        .values(status="queued", updated_at=now)
+        .returning(Message)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def last_outbound_to(session: AsyncSession, tenant_id: str, address: str) -> Message | None:
@@ -151,6 +310,37 @@ async def own_opt_outs(
         .with_for_update()
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def opt_outs_for(
+    session: AsyncSession,
+    tenant_id: str,
+    channel: str,
+    patient_ids: Sequence[str],
+    addresses: Sequence[str],
+) -> list[OptOut]:
+    """Active opt-outs of these patients or addresses on the channel (or all channels)."""
+    who = []
+    if patient_ids:
+        who.append(OptOut.patient_id.in_(list(patient_ids)))
+    if addresses:
+        who.append(OptOut.contact_value.in_(list(addresses)))
+    if not who:
+        return []
+    stmt = _active_opt_outs(tenant_id, channel).where(or_(*who))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def patients_by_ids(
+    session: AsyncSession, tenant_id: str, patient_ids: Sequence[str]
+) -> dict[str, Patient]:
+    """The live patients among these ids."""
+    if not patient_ids:
+        return {}
+    stmt = scoped(Patient, tenant_id).where(
+        Patient.id.in_(list(patient_ids)), Patient.deleted_at.is_(None)
+    )
+    return {p.id: p for p in (await session.execute(stmt)).scalars()}
 
 
 async def patients_with_mobile(session: AsyncSession, tenant_id: str, mobile: str) -> list[Patient]:

@@ -17,6 +17,7 @@ from api.core.settings import Settings
 from api.messaging import provider_settings, service
 from api.messaging.schemas import (
     MessageOut,
+    MessageStatus,
     PreferencesIn,
     PreferencesOut,
     PreviewOut,
@@ -92,7 +93,7 @@ async def list_messages(
     source_kind: SourceKind | None = None,
     source_id: Annotated[str | None, Query(max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     patient_id: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_]+$")] = None,
-    status: Literal["queued", "sent", "delivered", "failed", "suppressed"] | None = None,
+    status: MessageStatus | None = None,
     channel: Literal["sms", "email"] | None = None,
 ) -> Page[MessageOut]:
     filters: dict[str, str | None] = {

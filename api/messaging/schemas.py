@@ -24,6 +24,7 @@ class _Text(BaseModel):
 
 
 SourceKind = Literal["campaign", "cadence", "booking", "manual", "reply"]
+MessageStatus = Literal["queued", "held", "sent", "delivered", "failed", "suppressed"]
 
 
 # --- content ------------------------------------------------------------------------------
@@ -131,8 +132,11 @@ class MessageOut(BaseModel):
     body_text: str
     sms_encoding: str | None
     sms_segments: int | None
-    status: Literal["queued", "sent", "delivered", "failed", "suppressed"]
+    status: MessageStatus
     failure_reason: str | None
+    deferred_until: dt.datetime | None = Field(
+        description="Waiting for a scheduled time or the end of the location's quiet hours."
+    )
     provider_kind: str | None
     provider_message_id: str | None
     created_at: dt.datetime
@@ -208,9 +212,42 @@ class ProviderOut(BaseModel):
     updated_at: dt.datetime | None
 
 
+class FrequencyCap(BaseModel):
+    channel: Channel
+    limit: int = Field(ge=1, le=1000, description="At most this many marketing messages ...")
+    window_hours: int = Field(
+        ge=1, le=24 * 366, description="... per patient in any rolling window this long."
+    )
+
+
+class QuietHoursIn(BaseModel):
+    start: dt.time = Field(description="Local time the quiet hours begin, e.g. 21:00")
+    end: dt.time = Field(description="Local time they end, e.g. 08:00 (may wrap midnight)")
+
+    @model_validator(mode="after")
+    def _naive(self) -> QuietHoursIn:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("quiet hours are local wall-clock times, without an offset")
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+
 class PreferencesIn(BaseModel):
     allow_clinical_sms: bool = Field(
         description="Allow clinical variables (treatment, amounts) in SMS."
+    )
+    frequency_caps: list[FrequencyCap] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Caps on marketing messages (campaigns, cadences) per patient and "
+        "channel over rolling windows, e.g. one SMS a day and three a week. A message "
+        "over a cap is suppressed with reason `frequency_cap`.",
+    )
+    quiet_hours: QuietHoursIn | None = Field(
+        default=None,
+        description="In each location's local time, marketing messages wait until the "
+        "quiet hours end (they are deferred, not dropped).",
     )
 
 

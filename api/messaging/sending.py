@@ -27,9 +27,10 @@ from api.core.clock import utcnow
 from api.core.errors import NotFound
 from api.core.ids import new_id
 from api.core.settings import Settings
+from api.engines.quiet_hours import QuietHours, next_allowed
 from api.events import record_event
 from api.messaging import repository, templates
-from api.messaging.models import Message
+from api.messaging.models import Message, MessagingPreferences
 from api.messaging.provider_settings import provider_for
 from api.messaging.providers.base import OutboundMessage, ProviderResult
 from api.messaging.schemas import EmailContent, SmsContent
@@ -54,6 +55,9 @@ NOTE_LABELS = {
     "confirmation": "Booking confirmation",
 }
 CHANNEL_LABELS = {"sms": "SMS", "email": "email"}
+# Marketing sources: frequency caps count them, quiet hours hold them back. Booking
+# confirmations and our keyword replies are answers the patient is waiting for.
+PACED_SOURCES = frozenset({"campaign", "cadence"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,10 @@ async def send_message(
     purpose: str | None = None,
     chart_note: str | None = None,
     booking_link: str | None = None,
+    not_before: datetime | None = None,
 ) -> SendOutcome:
+    """Record the message (or find it by its key) and queue its first attempt, at
+    `not_before` (a scheduled local time) if later than now."""
     channel = content.channel
     existing = await repository.message_by_key(
         session, tenant_id, source.kind, source.id, patient_id, channel
@@ -153,6 +160,7 @@ async def send_message(
         "status": "suppressed" if reason else "queued",
         "failure_reason": reason,
         "attempts": 0,
+        "deferred_until": not_before if not_before and not_before > utcnow() else None,
     }
     return await _record(session, row)
 
@@ -203,19 +211,62 @@ async def _record(session: AsyncSession, row: dict[str, Any]) -> SendOutcome:
     message = await repository.get_message(session, row["tenant_id"], row["id"])
     assert message is not None
     if message.status == "queued":
-        await _enqueue_attempt(session, message, utcnow())
+        await _enqueue_attempt(session, message, message.deferred_until or utcnow())
     return SendOutcome(message, created=True)
 
 
-async def _enqueue_attempt(session: AsyncSession, message: Message, run_at: datetime) -> None:
+async def _enqueue_attempt(
+    session: AsyncSession, message: Message, run_at: datetime, *, why: str | None = None
+) -> None:
+    """The job for the message's next attempt: one per attempt number, and one more per
+    deferral of it (`why`); None for a release, whose held -> queued update already
+    happens once."""
+    key: str | None = f"{message.id}:{message.attempts + 1}"
+    if why == "deferred":
+        key = f"{key}:deferred:{run_at.isoformat()}"
+    elif why == "released":
+        key = None
     await jobs.enqueue(
         session,
         SEND_TASK,
         tenant_id=message.tenant_id,
         args={"tenant_id": message.tenant_id, "message_id": message.id},
         run_at=run_at,
-        dedupe_key=f"{message.id}:{message.attempts + 1}",
+        dedupe_key=key,
     )
+
+
+async def hold_source(session: AsyncSession, tenant_id: str, kind: str, source_id: str) -> int:
+    """Hold back every queued message of a source (a campaign paused). A message whose
+    attempt is running keeps its row lock until that attempt commits, and is then no
+    longer queued: it went, and is not held. Returns how many were held."""
+    return await repository.set_source_status(
+        session, tenant_id, kind, source_id, "queued", "held", utcnow()
+    )
+
+
+async def cancel_source(session: AsyncSession, tenant_id: str, kind: str, source_id: str) -> int:
+    """Suppress every message of a source not yet handed to a provider (a campaign
+    cancelled). Returns how many."""
+    now = utcnow()
+    total = 0
+    for status in ("queued", "held"):
+        total += await repository.set_source_status(
+            session, tenant_id, kind, source_id, status, "suppressed", now, f"{kind}_cancelled"
+        )
+    return total
+
+
+async def release_source(session: AsyncSession, tenant_id: str, kind: str, source_id: str) -> int:
+    """Queue a held source's messages again (a campaign resumed), each with a new attempt
+    at its deferral time or now. Returns how many."""
+    now = utcnow()
+    released = await repository.release_held(session, tenant_id, kind, source_id, now)
+    for message in released:
+        await _enqueue_attempt(
+            session, message, max(message.deferred_until or now, now), why="released"
+        )
+    return len(released)
 
 
 def _outbound(message: Message, settings: Settings) -> OutboundMessage:
@@ -238,6 +289,66 @@ def _outbound(message: Message, settings: Settings) -> OutboundMessage:
     )
 
 
+def quiet_hours(preferences: MessagingPreferences | None) -> QuietHours | None:
+    if preferences is None or preferences.quiet_hours_start is None:
+        return None
+    if preferences.quiet_hours_end is None:
+        return None
+    return QuietHours(preferences.quiet_hours_start, preferences.quiet_hours_end)
+
+
+async def _over_frequency_cap(
+    session: AsyncSession,
+    message: Message,
+    preferences: MessagingPreferences | None,
+    now: datetime,
+) -> bool:
+    """Would this send break one of the tenant's caps for its channel? The patient's
+    (channel) lock serializes the count with any concurrent send to them, so two
+    campaigns cannot both take the last place in a window."""
+    caps = [
+        cap
+        for cap in (preferences.frequency_caps if preferences else None) or []
+        if cap.get("channel") == message.channel
+    ]
+    if not caps or message.patient_id is None:
+        return False
+    await repository.lock_recipient(session, message.tenant_id, message.patient_id, message.channel)
+    for cap in caps:
+        since = now - timedelta(hours=int(cap["window_hours"]))
+        recent = await repository.paced_sends_since(
+            session,
+            message.tenant_id,
+            message.patient_id,
+            message.channel,
+            sorted(PACED_SOURCES),
+            since,
+        )
+        if recent >= int(cap["limit"]):
+            return True
+    return False
+
+
+async def _pace(
+    session: AsyncSession, message: Message, now: datetime
+) -> tuple[str, datetime | None] | None:
+    """For a marketing message: ("suppressed", None) over a frequency cap,
+    ("deferred", when) in the location's quiet hours, None when it may go now."""
+    if message.source_kind not in PACED_SOURCES:
+        return None
+    preferences = await repository.preferences(session, message.tenant_id)
+    window = quiet_hours(preferences)
+    if window is not None:
+        location = await repository.get_location(session, message.tenant_id, message.location_id)
+        if location is not None:
+            wait_until = next_allowed(now, location.timezone, window)
+            if wait_until is not None:
+                return "deferred", wait_until
+    if await _over_frequency_cap(session, message, preferences, now):
+        return "suppressed", None
+    return None
+
+
 async def deliver_message(
     session: AsyncSession, tenant_id: str, message_id: str, settings: Settings
 ) -> dict[str, Any]:
@@ -246,16 +357,29 @@ async def deliver_message(
     if message is None or message.status != "queued":
         return {"message_id": message_id, "skipped": message.status if message else "missing"}
     now = utcnow()
+    if message.deferred_until is not None and message.deferred_until > now:
+        # An attempt pushed early (the reconciler, a duplicate): the queued one waits.
+        return {"message_id": message_id, "deferred_until": message.deferred_until.isoformat()}
     if message.source_kind != "reply":
         patient = await repository.get_patient(session, tenant_id, message.patient_id or "")
         address = None
         if patient is not None:
             address = patient.mobile if message.channel == "sms" else patient.email
         reason = await suppression_reason(session, patient, message.channel, address)
+        if reason is None:
+            paced = await _pace(session, message, now)
+            if paced is not None and paced[0] == "deferred" and paced[1] is not None:
+                # Quiet hours: the message waits (it is not dropped) for the local morning.
+                message.deferred_until, message.updated_at = paced[1], now
+                await _enqueue_attempt(session, message, paced[1], why="deferred")
+                return {"message_id": message_id, "deferred_until": paced[1].isoformat()}
+            if paced is not None:
+                reason = "frequency_cap"
         if reason is not None:
             message.status, message.failure_reason, message.updated_at = "suppressed", reason, now
             return {"message_id": message_id, "status": "suppressed", "reason": reason}
         message.to_address = address
+        message.deferred_until = None
     provider = await provider_for(session, tenant_id, message.channel, settings)
     if provider is None:
         result = ProviderResult(None, "failed", "no_provider: configure one for this channel")

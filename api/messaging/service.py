@@ -15,10 +15,12 @@ from api.messaging import repository, templates
 from api.messaging.models import Message, MessagingPreferences, SandboxMessage
 from api.messaging.schemas import (
     EmailPreview,
+    FrequencyCap,
     PreferencesIn,
     PreferencesOut,
     PreviewOut,
     PreviewRequest,
+    QuietHoursIn,
     SendRequest,
     SmsPreview,
     VariableOut,
@@ -146,11 +148,22 @@ async def list_sandbox(
     return page_of(rows, ["id"], page)
 
 
-async def get_preferences(session: AsyncSession, tenant_id: str) -> PreferencesOut:
-    row = await repository.preferences(session, tenant_id)
+def _preferences_out(row: MessagingPreferences | None) -> PreferencesOut:
     if row is None:
         return PreferencesOut(allow_clinical_sms=False, updated_at=None)
-    return PreferencesOut(allow_clinical_sms=row.allow_clinical_sms, updated_at=row.updated_at)
+    quiet = None
+    if row.quiet_hours_start is not None and row.quiet_hours_end is not None:
+        quiet = QuietHoursIn(start=row.quiet_hours_start, end=row.quiet_hours_end)
+    return PreferencesOut(
+        allow_clinical_sms=row.allow_clinical_sms,
+        frequency_caps=[FrequencyCap.model_validate(c) for c in row.frequency_caps or []],
+        quiet_hours=quiet,
+        updated_at=row.updated_at,
+    )
+
+
+async def get_preferences(session: AsyncSession, tenant_id: str) -> PreferencesOut:
+    return _preferences_out(await repository.preferences(session, tenant_id))
 
 
 async def put_preferences(
@@ -161,6 +174,9 @@ async def put_preferences(
         row = MessagingPreferences(tenant_id=tenant_id)
         session.add(row)
     row.allow_clinical_sms = data.allow_clinical_sms
+    row.frequency_caps = [c.model_dump() for c in data.frequency_caps]
+    row.quiet_hours_start = data.quiet_hours.start if data.quiet_hours else None
+    row.quiet_hours_end = data.quiet_hours.end if data.quiet_hours else None
     row.updated_at = utcnow()
     await session.flush()
-    return PreferencesOut(allow_clinical_sms=row.allow_clinical_sms, updated_at=row.updated_at)
+    return _preferences_out(row)

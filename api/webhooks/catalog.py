@@ -83,6 +83,20 @@ class MessageData(BaseModel):
     failure_reason: str | None = None
 
 
+class CampaignCompletedData(BaseModel):
+    campaign_id: str
+    name: str
+    send_round: int = Field(description="1 for the first send, 2 for the first resend, ...")
+    location_ids: list[str]
+    channels: list[str]
+    recipients: int = Field(description="Patients in this send (after exclusions)")
+    sent: int = Field(description="Handed to a provider (including delivered)")
+    delivered: int
+    failed: int = Field(description="Failed at the provider, or unsendable")
+    suppressed: int = Field(description="Opt-outs, missing consent or address, frequency caps")
+    completed_at: datetime
+
+
 class MessageRepliedData(BaseModel):
     inbound_message_id: str
     location_id: str
@@ -226,6 +240,11 @@ CATALOG: dict[str, EventType] = {
             "message.failed",
             "A message could not be sent or delivered; `failure_reason` says why.",
             MessageData,
+        ),
+        EventType(
+            "campaign.completed",
+            "Every message of a campaign's send was handled (sent, failed or suppressed).",
+            CampaignCompletedData,
         ),
         EventType(
             "message.replied",

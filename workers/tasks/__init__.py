@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
-from workers.tasks import booking, cadences, maintenance, messaging, sync, webhooks
+from workers.tasks import booking, cadences, campaigns, maintenance, messaging, sync, webhooks
 from workers.tasks.context import TaskContext
 
 Handler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any] | None]]
@@ -28,6 +28,10 @@ OwnTransactionHandler = Callable[[TaskContext, Job], Awaitable[dict[str, Any] | 
 HANDLERS: dict[str, Handler] = {
     "maintenance.purge_expired": maintenance.purge_expired,
     "messaging.send": messaging.send,
+    "messaging.send_batch": messaging.send_batch,
+    "campaigns.start": campaigns.start,
+    "campaigns.send_batch": campaigns.send_batch,
+    "campaigns.finish": campaigns.finish,
     "sync.opendental_location": sync.opendental_location,
     "booking.expire_holds": booking.expire_holds,
     "booking.daily_report": booking.daily_report,

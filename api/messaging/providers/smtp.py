@@ -3,6 +3,8 @@ one-click unsubscribe headers."""
 
 from __future__ import annotations
 
+import functools
+import socket
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -45,6 +47,13 @@ def build_email(config: SmtpConfig, message: OutboundMessage) -> EmailMessage:
     return email
 
 
+@functools.cache
+def local_hostname() -> str:
+    """Our name in EHLO. aiosmtplib looks it up (a blocking getfqdn) on every connection
+    unless told; it does not change while the process runs."""
+    return socket.getfqdn()
+
+
 class SmtpProvider(ChannelProvider):
     kind = "smtp"
 
@@ -65,6 +74,7 @@ class SmtpProvider(ChannelProvider):
                 use_tls=config.security == "tls",
                 start_tls=config.security == "starttls",
                 timeout=self.timeout,
+                local_hostname=local_hostname(),
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)

@@ -48,9 +48,14 @@ def signature_is_valid(
 class TwilioProvider(ChannelProvider):
     kind = "twilio"
 
-    def __init__(self, config: TwilioConfig, timeout: float) -> None:
+    def __init__(
+        self, config: TwilioConfig, timeout: float, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.config = config
         self.timeout = timeout
+        # A batch shares one client: building one (its TLS context) costs more than a
+        # loopback request; a lone send makes its own.
+        self.client = client
 
     def messages_url(self) -> str:
         base = self.config.base_url.rstrip("/")
@@ -65,11 +70,15 @@ class TwilioProvider(ChannelProvider):
             form["From"] = config.from_number
         if message.status_callback_url:
             form["StatusCallback"] = message.status_callback_url
+        auth = (config.account_sid, config.auth_token)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(
-                    self.messages_url(), data=form, auth=(config.account_sid, config.auth_token)
+            if self.client is not None:
+                response = await self.client.post(
+                    self.messages_url(), data=form, auth=auth, timeout=self.timeout
                 )
+            else:
+                async with httpx.AsyncClient(timeout=self.timeout) as client:
+                    response = await client.post(self.messages_url(), data=form, auth=auth)
         except httpx.HTTPError as exc:
             return ProviderResult(None, "failed", f"Twilio unreachable: {exc}", retryable=True)
         try:

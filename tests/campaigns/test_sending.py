@@ -1,0 +1,291 @@
+"""Campaign sends end to end: through the jobs outbox, the send ledger, the local SMTP
+server and the Twilio stand-in; with STOP mid-campaign, pause/resume mid-send, jobs run
+twice, quiet hours and frequency caps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+from sqlalchemy import select
+
+from api.campaigns.models import Campaign, CampaignRecipient
+from api.core.db import unit_of_work
+from api.core.infra_models import Job
+from api.messaging.batch import deliver_batch
+from api.messaging.models import Message
+from api.practice.models import CommunicationLog, OptOut, Writeback
+from tests.campaigns.conftest import EMAIL, create_and_submit
+from tests.messaging.support import event_types, rows
+
+
+async def _patients(make_patient, practice, n: int, **fields):
+    location = practice.locations[0]
+    return [
+        await make_patient(
+            practice.tenant.id,
+            location.id,
+            first_name=f"Pat{i:03d}",
+            mobile=f"+1512555{i:04d}",
+            email=f"pat{i}@example.com",
+            **fields,
+        )
+        for i in range(n)
+    ]
+
+
+async def test_both_channels_follow_preference_to_smtp_and_sms(
+    client, providers, make_patient, campaign_jobs, smtp_server, twilio, sessions
+):
+    practice = providers
+    texters = await _patients(make_patient, practice, 2, communication_preference="sms")
+    readers = [
+        await make_patient(
+            practice.tenant.id,
+            practice.locations[0].id,
+            first_name="Riley",
+            mobile="+15125559901",
+            email="riley@example.com",
+            communication_preference="email",
+        )
+    ]
+    campaign = await create_and_submit(client, practice, channels=["sms", "email"], email=EMAIL)
+    assert campaign["status"] == "scheduled" and campaign["send_round"] == 1
+    await campaign_jobs.run_due()
+
+    got = await client.get(f"/v1/campaigns/{campaign['id']}", headers=practice.headers)
+    assert got.json()["status"] == "completed"
+    _, mailbox = smtp_server
+    assert [to for to, _ in mailbox.messages] == [["riley@example.com"]]
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in texters)
+    assert twilio.sent[0].form["Body"].startswith("Hi Pat00")
+
+    results = await client.get(f"/v1/campaigns/{campaign['id']}/results", headers=practice.headers)
+    channels = results.json()["channels"]
+    assert channels["sms"]["recipients"] == 2 and channels["sms"]["sent"] == 2
+    assert channels["email"]["recipients"] == 1
+    assert channels["email"]["sent"] + channels["email"]["delivered"] == 1
+    per_patient = await client.get(
+        f"/v1/campaigns/{campaign['id']}/results/patients", headers=practice.headers
+    )
+    assert {(r["patient_id"], r["channel"]) for r in per_patient.json()["data"]} == {
+        *((p.id, "sms") for p in texters),
+        (readers[0].id, "email"),
+    }
+    # Each send left its trace: the communication log, a chart note, events.
+    assert len(await rows(sessions, CommunicationLog)) == 3
+    notes = await rows(sessions, Writeback, kind="chart_note")
+    assert {n.payload["note"] for n in notes} == {
+        "Campaign message sent by SMS",
+        "Campaign message sent by email",
+    }
+    types = await event_types(sessions, practice.tenant.id)
+    assert types.count("message.sent") == 3 and types.count("campaign.completed") == 1
+
+
+async def test_stop_mid_campaign_and_a_job_run_twice_send_nothing_extra(
+    client, providers, make_patient, campaign_jobs, twilio, sessions
+):
+    practice = providers
+    patients = await _patients(make_patient, practice, 3)
+    campaign = await create_and_submit(client, practice)
+    # Start and record the messages, but do not deliver yet.
+    await campaign_jobs.run_due(["campaigns.start", "campaigns.send_batch"])
+    # The first patient texts STOP before their message leaves.
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        session.add(
+            OptOut(
+                tenant_id=practice.tenant.id,
+                id="opt_stop_mid_campaign",
+                location_id=practice.locations[0].id,
+                external_id="sms-stop-1",
+                patient_id=patients[0].id,
+                channel="sms",
+                opted_out_at=datetime.now(UTC),
+                source="chairfill",
+            )
+        )
+    # Every job that already ran is run again (a redelivered job): nothing happens twice.
+    async with unit_of_work(sessions) as session:
+        done = list((await session.execute(select(Job.id).where(Job.status == "done"))).scalars())
+    for job_id in done:
+        assert await campaign_jobs.run(job_id) is None
+    await campaign_jobs.run_due()
+
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients[1:])
+    messages = await rows(sessions, Message)
+    assert len(messages) == 3
+    by_patient = {m.patient_id: m for m in messages}
+    assert by_patient[patients[0].id].status == "suppressed"
+    assert by_patient[patients[0].id].failure_reason == "opted_out"
+    results = await client.get(
+        f"/v1/campaigns/{campaign['id']}/results/patients?status=suppressed",
+        headers=practice.headers,
+    )
+    assert [r["patient_id"] for r in results.json()["data"]] == [patients[0].id]
+
+
+async def test_pause_mid_send_holds_and_resume_sends_the_rest_once(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, monkeypatch
+):
+    practice = providers
+    monkeypatch.setattr("api.campaigns.sending.BATCH_SIZE", 2)
+    monkeypatch.setattr("api.campaigns.sending.CHAINS", 1)
+    monkeypatch.setattr("api.messaging.batch.BATCH_SIZE", 1)
+    patients = await _patients(make_patient, practice, 5)
+    campaign = await create_and_submit(client, practice)
+    cid = campaign["id"]
+    await campaign_jobs.run_due(["campaigns.start"])
+    # One batch is recorded and one of its messages delivered, then the practice pauses.
+    first_batch = await campaign_jobs.pending(["campaigns.send_batch"])
+    await campaign_jobs.run(first_batch[0].id)
+    sends = await campaign_jobs.pending(["messaging.send_batch"])
+    await campaign_jobs.run(sends[0].id)
+    paused = await client.post(f"/v1/campaigns/{cid}/pause", headers=practice.headers)
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    await campaign_jobs.run_due()
+    assert len(twilio.sent) == 1
+    held = [m for m in await rows(sessions, Message) if m.status == "held"]
+    assert len(held) == 1
+    results = (await client.get(f"/v1/campaigns/{cid}/results", headers=practice.headers)).json()
+    assert results["channels"]["sms"]["held"] == 1 and results["channels"]["sms"]["pending"] == 3
+
+    resumed = await client.post(f"/v1/campaigns/{cid}/resume", headers=practice.headers)
+    assert resumed.json()["status"] == "sending"
+    # Resume twice is refused; nothing is queued twice.
+    again = await client.post(f"/v1/campaigns/{cid}/resume", headers=practice.headers)
+    assert again.status_code == 409
+    await campaign_jobs.run_due()
+    sent_to = [s.form["To"] for s in twilio.sent]
+    assert sorted(sent_to) == sorted(p.mobile for p in patients)
+    assert len(sent_to) == len(set(sent_to))
+    final = await client.get(f"/v1/campaigns/{cid}", headers=practice.headers)
+    assert final.json()["status"] == "completed"
+    async with unit_of_work(sessions) as session:
+        recipients = list((await session.execute(select(CampaignRecipient))).scalars())
+    assert {r.status for r in recipients} == {"queued"} and len(recipients) == 5
+
+
+async def test_quiet_hours_defer_to_the_local_morning(
+    client, providers, make_patient, make_token, campaign_jobs, twilio, sessions
+):
+    practice = providers
+    await _patients(make_patient, practice, 1)
+    prefs = {"allow_clinical_sms": False, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+    put = await client.put("/v1/messaging/settings", json=prefs, headers=practice.headers)
+    assert put.status_code == 200, put.text
+    assert put.json()["quiet_hours"] == {"start": "21:00:00", "end": "08:00:00"}
+    # 22:30 in Chicago (CST) on 2026-11-23: the text waits for 08:00 local = 14:00 UTC.
+    evening = datetime(2026, 11, 24, 4, 30, tzinfo=UTC)
+    with time_machine.travel(evening, tick=False):
+        headers = {"Authorization": f"Bearer {await make_token(practice.tenant.id)}"}
+        campaign = await create_and_submit(client, practice, headers=headers)
+        await campaign_jobs.run_due()
+        assert twilio.sent == []
+        [message] = await rows(sessions, Message)
+        assert message.status == "queued"
+        assert message.deferred_until == datetime(2026, 11, 24, 14, tzinfo=UTC)
+        status = await client.get(f"/v1/campaigns/{campaign['id']}", headers=headers)
+        assert status.json()["status"] == "sending"
+    with time_machine.travel(datetime(2026, 11, 24, 14, 0, 30, tzinfo=UTC), tick=False):
+        await campaign_jobs.run_due()
+        assert len(twilio.sent) == 1
+        [campaign_row] = await rows(sessions, Campaign)
+        assert campaign_row.status == "completed"
+
+
+async def test_a_frequency_cap_spans_campaigns(
+    client, providers, make_patient, make_token, campaign_jobs, twilio, sessions
+):
+    practice = providers
+    [patient] = await _patients(make_patient, practice, 1)
+    prefs = {
+        "allow_clinical_sms": False,
+        "frequency_caps": [{"channel": "sms", "limit": 1, "window_hours": 24}],
+    }
+    await client.put("/v1/messaging/settings", json=prefs, headers=practice.headers)
+    first = await create_and_submit(client, practice, key="one")
+    await campaign_jobs.run_due()
+    second = await create_and_submit(client, practice, key="two", name="Second touch")
+    await campaign_jobs.run_due()
+    assert len(twilio.sent) == 1
+    results = await client.get(f"/v1/campaigns/{second['id']}/results", headers=practice.headers)
+    assert results.json()["channels"]["sms"]["frequency_capped"] == 1
+    assert results.json()["status"] == "completed"
+    # A day later the window has rolled: a resend of the first campaign goes out.
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=25), tick=False):
+        headers = {"Authorization": f"Bearer {await make_token(practice.tenant.id)}"}
+        edited = await client.patch(
+            f"/v1/campaigns/{first['id']}", json={"name": "Resend"}, headers=headers
+        )
+        assert edited.status_code == 200
+        resent = await client.post(
+            f"/v1/campaigns/{first['id']}/submit", headers=headers | {"Idempotency-Key": "resend"}
+        )
+        assert resent.json()["send_round"] == 2
+        await campaign_jobs.run_due()
+    assert [s.form["To"] for s in twilio.sent] == [patient.mobile] * 2
+
+
+async def test_scheduled_campaign_starts_at_each_locations_local_time(
+    client, providers, make_patient, campaign_jobs, sessions
+):
+    practice = providers
+    await _patients(make_patient, practice, 1)
+    now = datetime.now(UTC)
+    with time_machine.travel(now, tick=False):
+        campaign = await create_and_submit(
+            client,
+            practice,
+            campaign_type="scheduled",
+            scheduled_for="2026-11-25T10:00:00",
+        )
+        # 10:00 in Chicago (CST, UTC-6).
+        assert campaign["send_at"].startswith("2026-11-25T16:00:00")
+        assert await campaign_jobs.run_due() == 0
+    async with unit_of_work(sessions) as session:
+        [start] = (
+            await session.execute(select(Job).where(Job.task == "campaigns.start"))
+        ).scalars()
+    assert start.run_at == datetime(2026, 11, 25, 16, tzinfo=UTC)
+    with time_machine.travel(datetime(2026, 11, 25, 16, 0, 5, tzinfo=UTC), tick=False):
+        await campaign_jobs.run_due()
+        [campaign_row] = await rows(sessions, Campaign)
+        assert campaign_row.status == "completed"
+
+
+class _WorkerDied(Exception):
+    """Stands for a worker killed after the providers took a batch, before it committed."""
+
+
+async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, settings
+):
+    practice = providers
+    patients = await _patients(make_patient, practice, 3)
+    campaign = await create_and_submit(client, practice)
+    await campaign_jobs.run_due(["campaigns.start", "campaigns.send_batch"])
+    [batch] = await campaign_jobs.pending(["messaging.send_batch"])
+    try:
+        async with unit_of_work(sessions, practice.tenant.id) as session:
+            await deliver_batch(
+                session,
+                practice.tenant.id,
+                batch.args["source_kind"],
+                batch.args["source_id"],
+                settings,
+            )
+            raise _WorkerDied
+    except _WorkerDied:
+        pass
+    assert len(twilio.sent) == 3
+    assert {m.status for m in await rows(sessions, Message)} == {"queued"}
+    # The job runs again (the reconciler re-pushed it): the handoffs say the texts went.
+    await campaign_jobs.run_due()
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    messages = await rows(sessions, Message)
+    assert {m.status for m in messages} == {"sent"}
+    assert all(m.provider_message_id for m in messages)
+    assert len(await rows(sessions, CommunicationLog)) == 3
+    [campaign_row] = await rows(sessions, Campaign)
+    assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
