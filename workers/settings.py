@@ -21,7 +21,7 @@ from arq.worker import Function, Worker
 from api.core import jobs
 from api.core.settings import Settings, get_settings
 from workers.runner import WorkerContext, run_job
-from workers.tasks import booking, maintenance, sync
+from workers.tasks import audiences, booking, maintenance, sync
 
 # arq's own try limit stays out of the way: the runner's ladder, counted in Postgres,
 # decides when a job has failed.
@@ -63,6 +63,8 @@ def cron_jobs_for(queue: str) -> list[CronJob]:
         cron(booking.enqueue_hold_expiries, name="cron.booking_hold_expiries", second=17),
         # Hourly: each location's booking report for its local yesterday (once per day).
         cron(booking.enqueue_daily_reports, name="cron.booking_daily_reports", minute=5),
+        # Every minute: audience rebuilds whose local time (per location) has come.
+        cron(audiences.enqueue_due_rebuilds, name="cron.audience_rebuilds", second=47),
     ]
 
 

@@ -1,5 +1,6 @@
 """Imports every model so `Base.metadata` is complete (Alembic, tests)."""
 
+from api.audiences.models import Audience, AudienceMember, AudienceVersion, DoNotContactEntry
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
 from api.core.infra_models import IdempotencyRecord, Job
 from api.messaging.models import (
@@ -35,12 +36,16 @@ from api.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookE
 __all__ = [
     "Appointment",
     "AppointmentType",
+    "Audience",
+    "AudienceMember",
+    "AudienceVersion",
     "AuthorizationCode",
     "BookingPolicy",
     "BookingReport",
     "CalendarClaim",
     "CommunicationLog",
     "ConnectorConfig",
+    "DoNotContactEntry",
     "Event",
     "Hold",
     "IdempotencyRecord",

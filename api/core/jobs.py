@@ -36,6 +36,7 @@ TASKS: dict[str, str] = {
     "sync.opendental_location": "sync",
     "booking.expire_holds": "default",
     "booking.daily_report": "default",
+    "audiences.rebuild": "default",
 }
 
 

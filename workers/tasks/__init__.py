@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
-from workers.tasks import booking, maintenance, messaging, sync, webhooks
+from workers.tasks import audiences, booking, maintenance, messaging, sync, webhooks
 
 Handler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any] | None]]
 
@@ -22,4 +22,5 @@ HANDLERS: dict[str, Handler] = {
     "sync.opendental_location": sync.opendental_location,
     "booking.expire_holds": booking.expire_holds,
     "booking.daily_report": booking.daily_report,
+    "audiences.rebuild": audiences.rebuild,
 }

@@ -262,11 +262,24 @@ def _with_locations(
     return CompiledQuery(sql, params)
 
 
-def compile_rule(rule: Rule, *, tenant_id: str, locations: Sequence[LocationDay]) -> CompiledQuery:
+def compile_rule(
+    rule: Rule,
+    *,
+    tenant_id: str,
+    locations: Sequence[LocationDay],
+    extra_columns: Sequence[str] = (),
+    extra_params: dict[str, object] | None = None,
+) -> CompiledQuery:
     """One query returning `(patient_id, location_id)` of every live patient of the
-    tenant, at one of `locations`, that matches the rule."""
+    tenant, at one of `locations`, that matches the rule.
+
+    `extra_columns` are further `expression AS name` items over `p` and `t` (with their
+    own `extra_params`), computed in the same scan: audiences add their suppression
+    flags this way instead of joining the matches back to `patients`."""
     condition, params = patient_condition(rule)
-    sql = f"SELECT p.id AS patient_id, p.location_id AS location_id {_FROM} AND {condition}"
+    columns = ", ".join(["p.id AS patient_id", "p.location_id AS location_id", *extra_columns])
+    sql = f"SELECT {columns} {_FROM} AND {condition}"
+    params.update(extra_params or {})
     return _with_locations(sql, params, tenant_id, locations)
 
 
