@@ -99,6 +99,12 @@ async def all_audiences(session: AsyncSession) -> list[tuple[Audience, Segment]]
 # --- counting and rebuilding -------------------------------------------------------------
 
 
+async def _without_jit(session: AsyncSession) -> None:
+    """JIT compiling these wide statements (a column per suppression, sub-plans) costs
+    seconds, more than running them; this transaction's statements run without it."""
+    await session.execute(text("SET LOCAL jit = off"))
+
+
 def _counts_sql(reasons: tuple[str, ...], alias: str) -> str:
     per_reason = "".join(f", count(*) FILTER (WHERE {alias}.s_{r}) AS s_{r}" for r in reasons)
     kept = f"NOT {suppressed_sql(reasons, alias)}"
@@ -119,6 +125,7 @@ async def count_suppressed(
     """{"matched", "kept", "suppressed": {reason: n}} of a compiled rule with suppression
     columns: one statement, nothing written."""
     sql = f"SELECT {_counts_sql(reasons, 'c')} FROM ({compiled.sql}) c"
+    await _without_jit(session)
     row = (await session.execute(text(sql), compiled.params)).one()
     return _counts(row, reasons)
 
@@ -182,6 +189,7 @@ FROM cand c
         a_locations=list(location_ids),
     )
     params["tenant_id"] = tenant_id
+    await _without_jit(session)
     row = (await session.execute(text(sql), params)).one()
     return row.added, row.removed, _counts(row, reasons)
 

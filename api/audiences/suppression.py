@@ -76,9 +76,25 @@ class SuppressionColumns:
     reasons: tuple[str, ...]
 
 
+# The statement's own list of locations with their "today" and zone (compile_rule binds
+# them), for the reasons that depend on the location's day.
+_LOCATION_DAYS = (
+    "unnest(CAST(:location_ids AS text[]), CAST(:location_todays AS date[]), "
+    "CAST(:location_zones AS text[])) AS ld(location_id, today, tz)"
+)
+
+
 def _day_start(offset_days: str) -> str:
-    """The UTC instant the location's day `today - offset` began (index-friendly)."""
-    return f"(CAST(t.today - {offset_days} AS timestamp) AT TIME ZONE t.tz)"
+    """The instant the location's day `today - offset` began (index-friendly)."""
+    return f"(CAST(ld.today - {offset_days} AS timestamp) AT TIME ZONE ld.tz)"
+
+
+def _in(value: str, subquery: str) -> str:
+    """`value` is one of the sub-query's (NULL-free) values. Uncorrelated on purpose:
+    PostgreSQL runs it once and probes a hash table per patient (a "hashed SubPlan"),
+    where a correlated EXISTS in the select list would be one index search per patient
+    and reason."""
+    return f"{value} IN ({subquery})"
 
 
 def _condition(reason: str, channel: str) -> str:
@@ -86,48 +102,56 @@ def _condition(reason: str, channel: str) -> str:
     if reason == "do_not_contact":
         # Any entry naming the patient or either of their addresses: the list is "never
         # contact", whatever the channel.
+        listed = "FROM do_not_contact_entries d WHERE d.tenant_id = :tenant_id"
         return (
-            "(EXISTS (SELECT 1 FROM do_not_contact_entries d WHERE d.tenant_id = p.tenant_id "
-            "AND d.patient_id = p.id) "
-            "OR EXISTS (SELECT 1 FROM do_not_contact_entries d WHERE d.tenant_id = p.tenant_id "
-            "AND d.phone = p.mobile) "
-            "OR EXISTS (SELECT 1 FROM do_not_contact_entries d WHERE d.tenant_id = p.tenant_id "
-            "AND d.email = lower(p.email)))"
+            f"({_in('p.id', f'SELECT d.patient_id {listed} AND d.patient_id IS NOT NULL')} "
+            f"OR {_in('p.mobile', f'SELECT d.phone {listed} AND d.phone IS NOT NULL')} "
+            f"OR {_in('lower(p.email)', f'SELECT d.email {listed} AND d.email IS NOT NULL')})"
         )
     if reason == "opted_out":
-        channels = "o.channel IN (:s_channel, 'all') AND o.deleted_at IS NULL"
+        opted = (
+            "FROM opt_outs o WHERE o.tenant_id = :tenant_id AND o.deleted_at IS NULL "
+            "AND o.channel IN (:s_channel, 'all')"
+        )
         return (
             f"(NOT COALESCE({_CONSENT[channel]}, FALSE) "
-            "OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.tenant_id = p.tenant_id "
-            f"AND o.patient_id = p.id AND {channels}) "
-            "OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.tenant_id = p.tenant_id "
-            f"AND o.contact_value = {address} AND {channels}))"
+            f"OR {_in('p.id', f'SELECT o.patient_id {opted} AND o.patient_id IS NOT NULL')} "
+            f"OR {_in(address, f'SELECT o.contact_value {opted} AND o.contact_value IS NOT NULL')})"
         )
     if reason == "inactive":
         return "(p.status <> 'active')"
     if reason == "in_collections":
-        return (
-            "EXISTS (SELECT 1 FROM ledger_balances l WHERE l.tenant_id = p.tenant_id "
-            "AND l.guarantor_id = COALESCE(p.guarantor_id, p.id) AND l.deleted_at IS NULL "
-            "AND l.in_collections)"
+        return _in(
+            "COALESCE(p.guarantor_id, p.id)",
+            "SELECT l.guarantor_id FROM ledger_balances l WHERE l.tenant_id = :tenant_id "
+            "AND l.deleted_at IS NULL AND l.in_collections",
         )
     if reason == "no_contact":
         return f"({address} IS NULL OR btrim({address}) = '')"
     if reason == "seen_today":
-        return (
-            "EXISTS (SELECT 1 FROM appointments a WHERE a.tenant_id = p.tenant_id "
-            "AND a.patient_id = p.id AND a.deleted_at IS NULL AND a.status = 'completed' "
-            f"AND a.start_at >= {_day_start('0')} AND a.start_at < {_day_start('-1')})"
+        return _in(
+            "p.id",
+            f"SELECT a.patient_id FROM appointments a JOIN {_LOCATION_DAYS} "
+            "ON ld.location_id = a.location_id WHERE a.tenant_id = :tenant_id "
+            "AND a.deleted_at IS NULL AND a.status = 'completed' "
+            f"AND a.start_at >= {_day_start('0')} AND a.start_at < {_day_start('-1')}",
         )
     since = _day_start("CAST(:s_within_days AS integer)")
-    return (
-        "(EXISTS (SELECT 1 FROM communication_log cl WHERE cl.tenant_id = p.tenant_id "
-        "AND cl.patient_id = p.id AND cl.deleted_at IS NULL AND cl.direction = 'outbound' "
-        f"AND cl.contacted_at >= {since}) "
-        "OR EXISTS (SELECT 1 FROM messages ms WHERE ms.tenant_id = p.tenant_id "
-        "AND ms.patient_id = p.id AND ms.status IN ('queued', 'sent', 'delivered') "
-        f"AND ms.created_at >= {since}))"
+    logged = _in(
+        "p.id",
+        f"SELECT cl.patient_id FROM communication_log cl JOIN {_LOCATION_DAYS} "
+        "ON ld.location_id = cl.location_id WHERE cl.tenant_id = :tenant_id "
+        "AND cl.deleted_at IS NULL AND cl.direction = 'outbound' "
+        f"AND cl.contacted_at >= {since}",
     )
+    sent = _in(
+        "p.id",
+        f"SELECT ms.patient_id FROM messages ms JOIN {_LOCATION_DAYS} "
+        "ON ld.location_id = ms.location_id WHERE ms.tenant_id = :tenant_id "
+        "AND ms.patient_id IS NOT NULL AND ms.status IN ('queued', 'sent', 'delivered') "
+        f"AND ms.created_at >= {since}",
+    )
+    return f"({logged} OR {sent})"
 
 
 def suppression_columns(channel: str, suppression: Suppression) -> SuppressionColumns:
