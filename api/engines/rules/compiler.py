@@ -67,8 +67,10 @@ def _months_ago(params: _Params, months: int) -> str:
     return f"CAST(t.today - make_interval(months => {params.add(months, 'integer')}) AS date)"
 
 
-def _scalar(pred: Predicate, spec: c.FieldSpec, params: _Params) -> str:
-    e = c.SCALAR_SQL[pred.field]
+def _scalar(
+    pred: Predicate, spec: c.FieldSpec, params: _Params, expression: str | None = None
+) -> str:
+    e = expression or c.SCALAR_SQL[pred.field]
     op, v = pred.op, pred.value
     if spec.type in ("number", "money"):
         if op == "between":
@@ -236,6 +238,39 @@ def _exists(pred: Predicate, params: _Params) -> tuple[str, bool]:
     return f"EXISTS (SELECT 1 {sql})", False
 
 
+_ZERO_HOLDS = {
+    "eq": lambda x: x == 0,
+    "ne": lambda x: x != 0,
+    "gt": lambda x: x < 0,
+    "gte": lambda x: x <= 0,
+    "lt": lambda x: x > 0,
+    "lte": lambda x: x >= 0,
+}
+
+
+def _balance(pred: Predicate, spec: c.FieldSpec, params: _Params) -> str:
+    """The guarantor's balance compared, as uncorrelated sub-queries PostgreSQL runs once
+    (hashed): the guarantors whose live ledger rows sum to a matching balance, or, when a
+    balance of 0 matches too, also the patients with no ledger row at all. A sub-query per
+    patient (and under row-level security, a sequential scan of the ledger per patient,
+    since COALESCE cannot drive its index) is what this avoids."""
+    guarantor = "COALESCE(p.guarantor_id, p.id)"
+    live = f"FROM {c.LEDGER} l WHERE l.tenant_id = :tenant_id AND l.deleted_at IS NULL"
+    summed = _scalar(pred, spec, params, "SUM(l.balance)")
+    matching = (
+        f"{guarantor} IN (SELECT l.guarantor_id {live} GROUP BY l.guarantor_id HAVING {summed})"
+    )
+    v = pred.value
+    if pred.op == "between":
+        assert isinstance(v, tuple)
+        zero_matches = v[0] <= 0 <= v[1]  # type: ignore[operator]
+    else:
+        zero_matches = bool(_ZERO_HOLDS[pred.op](v))
+    if not zero_matches:
+        return f"({matching})"
+    return f"({matching} OR {guarantor} NOT IN (SELECT l.guarantor_id {live}))"
+
+
 def _node(node: Node, params: _Params, exact: bool = False) -> str:
     """`exact`: under a `not`, where a NULL must read as FALSE before it is negated."""
     if isinstance(node, Group):
@@ -251,6 +286,8 @@ def _node(node: Node, params: _Params, exact: bool = False) -> str:
         if nullable:
             found = f"COALESCE({found}, FALSE)"
         return found if node.op == "exists" else f"(NOT {found})"
+    if node.field == "balance":
+        return _balance(node, spec, params)
     condition = _scalar(node, spec, params)
     return f"COALESCE({condition}, FALSE)" if exact else f"({condition})"
 
