@@ -29,6 +29,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from api.audiences.graphql import AudiencesMutation, AudiencesQuery
 from api.booking.graphql import BookingMutation, BookingQuery
 from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
@@ -49,6 +50,7 @@ Query = merge_types(
         TenancyQuery,
         PracticeQuery,
         SegmentsQuery,
+        AudiencesQuery,
         WebhooksQuery,
         MessagingQuery,
         BookingQuery,
@@ -56,7 +58,8 @@ Query = merge_types(
     ),
 )
 Mutation = merge_types(
-    "Mutation", (SegmentsMutation, WebhooksMutation, BookingMutation, TasksMutation)
+    "Mutation",
+    (SegmentsMutation, AudiencesMutation, WebhooksMutation, BookingMutation, TasksMutation),
 )
 
 
