@@ -311,6 +311,20 @@ _FROM = (
     "ON t.location_id = p.location_id "
     "WHERE p.tenant_id = :tenant_id AND p.deleted_at IS NULL"
 )
+# One location (the usual case): `t` is a row of plain values, which PostgreSQL pulls up
+# into the query, so `t.today` and `t.tz` plan as constants (index ranges, estimates)
+# instead of columns of a joined function.
+_FROM_ONE = (
+    f"FROM {c.PATIENTS} p, (SELECT (CAST(:location_ids AS text[]))[1] AS location_id, "
+    "(CAST(:location_todays AS date[]))[1] AS today, "
+    "(CAST(:location_zones AS text[]))[1] AS tz) AS t "
+    "WHERE p.location_id = t.location_id "
+    "AND p.tenant_id = :tenant_id AND p.deleted_at IS NULL"
+)
+
+
+def _from(locations: Sequence[LocationDay]) -> str:
+    return _FROM_ONE if len(locations) == 1 else _FROM
 
 
 def _with_locations(
@@ -341,7 +355,7 @@ def compile_rule(
     flags this way instead of joining the matches back to `patients`."""
     condition, params = patient_condition(rule)
     columns = ", ".join(["p.id AS patient_id", "p.location_id AS location_id", *extra_columns])
-    sql = f"SELECT {columns} {_FROM} AND {condition}"
+    sql = f"SELECT {columns} {_from(locations)} AND {condition}"
     params.update(extra_params or {})
     return _with_locations(sql, params, tenant_id, locations)
 
@@ -358,4 +372,4 @@ def compile_flags(
         params.update(values)
         flags.append(f"{condition} AS rule_{i}")
     columns = ", ".join(["p.id AS patient_id", "p.location_id AS location_id", *flags])
-    return _with_locations(f"SELECT {columns} {_FROM}", params, tenant_id, locations)
+    return _with_locations(f"SELECT {columns} {_from(locations)}", params, tenant_id, locations)
