@@ -120,13 +120,13 @@ async def rebuild_audience(
 
     version = audience.version + 1
     suppression = Suppression.model_validate(audience.suppression)
-    compiled, reasons = compile_audience(
+    compiled, plan = compile_audience(
         segment, audience.channel, suppression, targets, evaluate_at or now
     )
+    await repository.stage_candidates(session, compiled, plan.statements)
     added, removed, counts = await repository.apply_rebuild(
         session,
-        compiled,
-        reasons,
+        plan.reasons,
         tenant_id=tenant_id,
         audience_id=audience.id,
         version=version,

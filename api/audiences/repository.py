@@ -119,20 +119,31 @@ def _counts(row: Any, reasons: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-async def count_suppressed(
-    session: AsyncSession, compiled: CompiledQuery, reasons: tuple[str, ...]
-) -> dict[str, Any]:
-    """{"matched", "kept", "suppressed": {reason: n}} of a compiled rule with suppression
-    columns: one statement, nothing written."""
-    sql = f"SELECT {_counts_sql(reasons, 'c')} FROM ({compiled.sql}) c"
+async def stage_candidates(
+    session: AsyncSession, compiled: CompiledQuery, statements: Sequence[str]
+) -> None:
+    """The compiled rule's matches (with the plan's columns) into the temporary table
+    `audience_candidates` of this transaction, flagged by each suppression statement."""
     await _without_jit(session)
-    row = (await session.execute(text(sql), compiled.params)).one()
+    await session.execute(text("DROP TABLE IF EXISTS audience_candidates"))
+    await session.execute(
+        text(f"CREATE TEMPORARY TABLE audience_candidates ON COMMIT DROP AS {compiled.sql}"),
+        compiled.params,
+    )
+    await session.execute(text("ANALYZE audience_candidates"))
+    for statement in statements:
+        await session.execute(text(statement), compiled.params)
+
+
+async def count_suppressed(session: AsyncSession, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """{"matched", "kept", "suppressed": {reason: n}} of the staged candidates."""
+    sql = f"SELECT {_counts_sql(reasons, 'c')} FROM audience_candidates c"
+    row = (await session.execute(text(sql))).one()
     return _counts(row, reasons)
 
 
 async def apply_rebuild(
     session: AsyncSession,
-    compiled: CompiledQuery,
     reasons: tuple[str, ...],
     *,
     tenant_id: str,
@@ -140,57 +151,74 @@ async def apply_rebuild(
     version: int,
     location_ids: Sequence[str],
 ) -> tuple[int, int, dict[str, Any]]:
-    """Make `version` of the audience's members at `location_ids` what the compiled rule
-    keeps now, in ONE statement: members who are no longer kept get `removed_version`
-    (with the reason), patients newly kept get a row from `version`. Returns (added,
-    removed, counts). Members at other locations are untouched."""
-    keep = f"NOT {suppressed_sql(reasons, 'c')}"
+    """Make `version` of the audience's members at `location_ids` what the staged
+    candidates keep (one bookkeeping statement): members no longer kept
+    get `removed_version` (with the reason), patients newly kept get a row from
+    `version`. Returns (added, removed, counts). Members at other locations are
+    untouched."""
+    kept = f"(c.patient_id IS NOT NULL AND NOT {suppressed_sql(reasons, 'c')})"
+    # Set operations, planned as such: the new set and the current members meet in one
+    # FULL JOIN, leaving just the moves, and every join is a hash or merge join (nested
+    # loops are off for the bookkeeping statement: over members written moments ago,
+    # without statistics yet, they went quadratic).
+    # The candidates are staged (stage_candidates) before this statement.
     sql = f"""
-WITH cand AS MATERIALIZED ({compiled.sql}),
-keep AS (SELECT c.patient_id, c.location_id FROM cand c WHERE {keep}),
+WITH cand AS (SELECT * FROM audience_candidates),
+cur AS MATERIALIZED (
+  SELECT am.patient_id FROM audience_members am
+  WHERE am.tenant_id = :tenant_id AND am.audience_id = :a_audience
+    AND am.removed_version IS NULL AND am.location_id = ANY(CAST(:a_locations AS text[]))),
+history AS (
+  SELECT DISTINCT ON (o.patient_id) o.patient_id, o.removed_reason FROM audience_members o
+  WHERE o.tenant_id = :tenant_id AND o.audience_id = :a_audience
+    AND o.removed_version IS NOT NULL
+  ORDER BY o.patient_id, o.added_version DESC),
+moves AS MATERIALIZED (
+  SELECT COALESCE(c.patient_id, cur.patient_id) AS patient_id, c.location_id,
+    cur.patient_id IS NOT NULL AS was_member, c.patient_id IS NOT NULL AS matched,
+    {first_reason_sql(reasons, "c")} AS reason
+  FROM cand c FULL JOIN cur ON cur.patient_id = c.patient_id
+  WHERE {kept} <> (cur.patient_id IS NOT NULL)),
 removed AS (
   UPDATE audience_members am
   SET removed_version = :a_version,
-      removed_reason = COALESCE(
-        (SELECT 'suppressed:' || {first_reason_sql(reasons, "c")}
-         FROM cand c WHERE c.patient_id = am.patient_id),
-        CASE WHEN EXISTS (
+      removed_reason = CASE
+        WHEN m.matched THEN 'suppressed:' || m.reason
+        WHEN EXISTS (
           SELECT 1 FROM patients pt WHERE pt.tenant_id = am.tenant_id
           AND pt.id = am.patient_id AND pt.deleted_at IS NULL)
-        THEN 'no_longer_matches' ELSE 'patient_removed' END)
-  WHERE am.tenant_id = :tenant_id AND am.audience_id = :a_audience
-    AND am.removed_version IS NULL AND am.location_id = ANY(CAST(:a_locations AS text[]))
-    AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.patient_id = am.patient_id)
+        THEN 'no_longer_matches' ELSE 'patient_removed' END
+  FROM moves m
+  WHERE m.was_member AND am.tenant_id = :tenant_id AND am.audience_id = :a_audience
+    AND am.removed_version IS NULL AND am.patient_id = m.patient_id
   RETURNING 1),
 added AS (
   INSERT INTO audience_members
     (tenant_id, audience_id, patient_id, added_version, location_id, added_reason)
-  SELECT :tenant_id, :a_audience, k.patient_id, :a_version, k.location_id,
-    CASE WHEN starts_with((
-      SELECT o.removed_reason FROM audience_members o
-      WHERE o.tenant_id = :tenant_id AND o.audience_id = :a_audience
-        AND o.patient_id = k.patient_id
-      ORDER BY o.added_version DESC LIMIT 1), 'suppressed:')
+  SELECT :tenant_id, :a_audience, m.patient_id, :a_version, m.location_id,
+    CASE WHEN starts_with(h.removed_reason, 'suppressed:')
     THEN 'no_longer_suppressed' ELSE 'matched_rule' END
-  FROM keep k
-  WHERE NOT EXISTS (
-    SELECT 1 FROM audience_members cur WHERE cur.tenant_id = :tenant_id
-    AND cur.audience_id = :a_audience AND cur.patient_id = k.patient_id
-    AND cur.removed_version IS NULL)
+  FROM moves m LEFT JOIN history h ON h.patient_id = m.patient_id
+  WHERE NOT m.was_member
+    -- A member still listed at another location (the patient moved) stays as is.
+    AND NOT EXISTS (
+      SELECT 1 FROM audience_members other WHERE other.tenant_id = :tenant_id
+      AND other.audience_id = :a_audience AND other.patient_id = m.patient_id
+      AND other.removed_version IS NULL)
   RETURNING 1)
 SELECT (SELECT count(*) FROM added) AS added, (SELECT count(*) FROM removed) AS removed,
   {_counts_sql(reasons, "c")}
 FROM cand c
 """
     params = dict(
-        compiled.params,
         a_version=version,
         a_audience=audience_id,
         a_locations=list(location_ids),
     )
     params["tenant_id"] = tenant_id
-    await _without_jit(session)
+    await session.execute(text("SET LOCAL enable_nestloop = off"))
     row = (await session.execute(text(sql), params)).one()
+    await session.execute(text("SET LOCAL enable_nestloop = on"))
     return row.added, row.removed, _counts(row, reasons)
 
 
@@ -278,8 +306,8 @@ def _changes_sql(visible: frozenset[str] | None) -> str:
     through the primary key, so the cost follows the number of changes."""
     at = (
         "o.tenant_id = am.tenant_id AND o.audience_id = am.audience_id "
-        "AND o.patient_id = am.patient_id AND o.added_version <= {v} "
-        "AND (o.removed_version IS NULL OR o.removed_version > {v})"
+        "AND o.patient_id = am.patient_id AND o.added_version + 0 <= {v} "
+        "AND (o.removed_version IS NULL OR o.removed_version + 0 > {v})"
     )
     seen = " AND am.location_id = ANY(CAST(:visible AS text[]))" if visible is not None else ""
     return f"""

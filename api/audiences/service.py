@@ -25,7 +25,7 @@ from api.audiences.schemas import (
     RebuildOut,
     SuppressedCounts,
 )
-from api.audiences.suppression import Suppression, suppression_columns
+from api.audiences.suppression import Suppression, SuppressionPlan, suppression_plan
 from api.auth.principal import Principal
 from api.core import jobs
 from api.core.errors import FieldError, NotFound, ValidationProblem
@@ -76,17 +76,17 @@ def compile_audience(
     suppression: Suppression,
     locations: Sequence[Location],
     evaluate_at: dt.datetime,
-) -> tuple[CompiledQuery, tuple[str, ...]]:
-    """The segment's rule with the suppression flags as extra columns: one scan."""
-    columns = suppression_columns(channel, suppression)
+) -> tuple[CompiledQuery, SuppressionPlan]:
+    """The segment's rule, selecting what the suppression statements read."""
+    plan = suppression_plan(channel, suppression)
     compiled = compile_rule(
         segments_service.validate_rule(segment.rule),
         tenant_id=segment.tenant_id,
         locations=segments_service.location_days(locations, evaluate_at),
-        extra_columns=columns.columns,
-        extra_params=columns.params,
+        extra_columns=plan.columns,
+        extra_params=plan.params,
     )
-    return compiled, columns.reasons
+    return compiled, plan
 
 
 async def create_audience(
@@ -135,8 +135,9 @@ async def _preview(
     now: dt.datetime,
 ) -> AudiencePreviewOut:
     locations = await segments_service.segment_locations(session, principal, segment)
-    compiled, reasons = compile_audience(segment, channel, suppression, locations, now)
-    counts = await repository.count_suppressed(session, compiled, reasons)
+    compiled, plan = compile_audience(segment, channel, suppression, locations, now)
+    await repository.stage_candidates(session, compiled, plan.statements)
+    counts = await repository.count_suppressed(session, plan.reasons)
     location_ids = [loc.id for loc in locations]
     return AudiencePreviewOut(
         matched=counts["matched"],

@@ -1,9 +1,9 @@
 """Suppression: who a segment's rule matched but the audience leaves out, and why.
 
-Each reason is a switch (all on by default) and is computed as a boolean column in the
-same SQL scan as the rule (`compile_rule(..., extra_columns=...)`), so suppressing a
-million patients is still one statement, and every reason is counted on its own (a
-patient can be suppressed for several). The reasons, in the order a removal names the
+Each reason is a switch (all on by default). The rule's matches are staged in a
+temporary table and each reason is one set-based UPDATE flagging them (never a Python
+loop over patients), so every reason is counted on its own (a patient can be suppressed
+for several). The reasons, in the order a removal names the
 first that applies:
 
 * do_not_contact: on the practice's do-not-contact list (by patient, mobile or email);
@@ -36,7 +36,7 @@ REASONS = (
 DEFAULT_CONTACT_WINDOW_DAYS = 14
 
 # The address a channel reaches a patient on (the mirror keeps them normalised: E.164,
-# lower-case domain), compared as is with opt-outs and do-not-contact entries.
+# lower-case domain), compared as is with opt-outs.
 _ADDRESS = {"sms": "p.mobile", "email": "p.email"}
 _CONSENT = {"sms": "p.sms_consent", "email": "p.email_consent"}
 
@@ -68,101 +68,111 @@ class Suppression(BaseModel):
 
 
 @dataclass(frozen=True)
-class SuppressionColumns:
-    """`expression AS s_<reason>` items for compile_rule, and their parameters."""
+class SuppressionPlan:
+    """How to stage the rule's matches and flag them.
+
+    `columns` (for compile_rule) copy what the flags read into the staging table
+    `audience_candidates` (one row per match) and start every flag FALSE; each of
+    `statements` is then one UPDATE setting a flag for the rows a list names. Set
+    operations over a table with statistics plan as hash or index joins; the same tests as
+    sub-queries in the rule's select list became one sub-query run per patient at a
+    million patients (a list too big to hash is scanned again for every row)."""
 
     columns: tuple[str, ...]
+    statements: tuple[str, ...]
     params: dict[str, object]
     reasons: tuple[str, ...]
 
 
-# The statement's own list of locations with their "today" and zone (compile_rule binds
-# them), for the reasons that depend on the location's day.
-_LOCATION_DAYS = (
-    "unnest(CAST(:location_ids AS text[]), CAST(:location_todays AS date[]), "
-    "CAST(:location_zones AS text[])) AS ld(location_id, today, tz)"
-)
+def _flag(reason: str, condition: str) -> str:
+    return (
+        f"UPDATE audience_candidates c SET s_{reason} = TRUE WHERE NOT c.s_{reason} AND {condition}"
+    )
 
 
 def _day_start(offset_days: str) -> str:
     """The instant the location's day `today - offset` began (index-friendly)."""
-    return f"(CAST(ld.today - {offset_days} AS timestamp) AT TIME ZONE ld.tz)"
+    return f"(CAST(c.today - {offset_days} AS timestamp) AT TIME ZONE c.tz)"
 
 
-def _in(value: str, subquery: str) -> str:
-    """`value` is one of the sub-query's (NULL-free) values. Uncorrelated on purpose:
-    PostgreSQL runs it once and probes a hash table per patient (a "hashed SubPlan"),
-    where a correlated EXISTS in the select list would be one index search per patient
-    and reason."""
-    return f"{value} IN ({subquery})"
-
-
-def _condition(reason: str, channel: str) -> str:
-    address = _ADDRESS[channel]
+def _statements(reason: str) -> list[str]:
     if reason == "do_not_contact":
         # Any entry naming the patient or either of their addresses: the list is "never
         # contact", whatever the channel.
         listed = "FROM do_not_contact_entries d WHERE d.tenant_id = :tenant_id"
-        return (
-            f"({_in('p.id', f'SELECT d.patient_id {listed} AND d.patient_id IS NOT NULL')} "
-            f"OR {_in('p.mobile', f'SELECT d.phone {listed} AND d.phone IS NOT NULL')} "
-            f"OR {_in('lower(p.email)', f'SELECT d.email {listed} AND d.email IS NOT NULL')})"
-        )
+        return [
+            _flag(reason, f"c.patient_id IN (SELECT d.patient_id {listed})"),
+            _flag(reason, f"c.mobile IN (SELECT d.phone {listed})"),
+            _flag(reason, f"lower(c.email) IN (SELECT d.email {listed})"),
+        ]
     if reason == "opted_out":
         opted = (
             "FROM opt_outs o WHERE o.tenant_id = :tenant_id AND o.deleted_at IS NULL "
             "AND o.channel IN (:s_channel, 'all')"
         )
-        return (
-            f"(NOT COALESCE({_CONSENT[channel]}, FALSE) "
-            f"OR {_in('p.id', f'SELECT o.patient_id {opted} AND o.patient_id IS NOT NULL')} "
-            f"OR {_in(address, f'SELECT o.contact_value {opted} AND o.contact_value IS NOT NULL')})"
-        )
+        return [
+            _flag(reason, "NOT COALESCE(c.consent, FALSE)"),
+            _flag(reason, f"c.patient_id IN (SELECT o.patient_id {opted})"),
+            _flag(reason, f"c.address IN (SELECT o.contact_value {opted})"),
+        ]
     if reason == "inactive":
-        return "(p.status <> 'active')"
+        return [_flag(reason, "c.status <> 'active'")]
     if reason == "in_collections":
-        return _in(
-            "COALESCE(p.guarantor_id, p.id)",
-            "SELECT l.guarantor_id FROM ledger_balances l WHERE l.tenant_id = :tenant_id "
-            "AND l.deleted_at IS NULL AND l.in_collections",
-        )
+        return [
+            _flag(
+                reason,
+                "c.guarantor IN (SELECT l.guarantor_id FROM ledger_balances l "
+                "WHERE l.tenant_id = :tenant_id AND l.deleted_at IS NULL AND l.in_collections)",
+            )
+        ]
     if reason == "no_contact":
-        return f"({address} IS NULL OR btrim({address}) = '')"
+        return [_flag(reason, "(c.address IS NULL OR btrim(c.address) = '')")]
     if reason == "seen_today":
-        return _in(
-            "p.id",
-            f"SELECT a.patient_id FROM appointments a JOIN {_LOCATION_DAYS} "
-            "ON ld.location_id = a.location_id WHERE a.tenant_id = :tenant_id "
-            "AND a.deleted_at IS NULL AND a.status = 'completed' "
-            f"AND a.start_at >= {_day_start('0')} AND a.start_at < {_day_start('-1')}",
-        )
+        return [
+            _flag(
+                reason,
+                "EXISTS (SELECT 1 FROM appointments a WHERE a.tenant_id = :tenant_id "
+                "AND a.patient_id = c.patient_id AND a.deleted_at IS NULL "
+                f"AND a.status = 'completed' AND a.start_at >= {_day_start('0')} "
+                f"AND a.start_at < {_day_start('-1')})",
+            )
+        ]
     since = _day_start("CAST(:s_within_days AS integer)")
-    logged = _in(
-        "p.id",
-        f"SELECT cl.patient_id FROM communication_log cl JOIN {_LOCATION_DAYS} "
-        "ON ld.location_id = cl.location_id WHERE cl.tenant_id = :tenant_id "
-        "AND cl.deleted_at IS NULL AND cl.direction = 'outbound' "
-        f"AND cl.contacted_at >= {since}",
-    )
-    sent = _in(
-        "p.id",
-        f"SELECT ms.patient_id FROM messages ms JOIN {_LOCATION_DAYS} "
-        "ON ld.location_id = ms.location_id WHERE ms.tenant_id = :tenant_id "
-        "AND ms.patient_id IS NOT NULL AND ms.status IN ('queued', 'sent', 'delivered') "
-        f"AND ms.created_at >= {since}",
-    )
-    return f"({logged} OR {sent})"
+    return [
+        _flag(
+            reason,
+            "EXISTS (SELECT 1 FROM communication_log cl WHERE cl.tenant_id = :tenant_id "
+            "AND cl.patient_id = c.patient_id AND cl.deleted_at IS NULL "
+            f"AND cl.direction = 'outbound' AND cl.contacted_at >= {since})",
+        ),
+        _flag(
+            reason,
+            "EXISTS (SELECT 1 FROM messages ms WHERE ms.tenant_id = :tenant_id "
+            "AND ms.patient_id = c.patient_id "
+            "AND ms.status IN ('queued', 'sent', 'delivered') "
+            f"AND ms.created_at >= {since})",
+        ),
+    ]
 
 
-def suppression_columns(channel: str, suppression: Suppression) -> SuppressionColumns:
+def suppression_plan(channel: str, suppression: Suppression) -> SuppressionPlan:
     reasons = suppression.enabled()
-    columns = tuple(
-        f"COALESCE({_condition(reason, channel)}, FALSE) AS s_{reason}" for reason in reasons
+    columns = (
+        "t.today AS today",
+        "t.tz AS tz",
+        "p.status AS status",
+        "p.mobile AS mobile",
+        "p.email AS email",
+        f"{_ADDRESS[channel]} AS address",
+        f"{_CONSENT[channel]} AS consent",
+        "COALESCE(p.guarantor_id, p.id) AS guarantor",
+        *(f"FALSE AS s_{reason}" for reason in reasons),
     )
+    statements = tuple(sql for reason in reasons for sql in _statements(reason))
     params: dict[str, object] = {"s_channel": channel}
     if "contacted_recently" in reasons:
         params["s_within_days"] = suppression.contacted_within_days
-    return SuppressionColumns(columns, params, reasons)
+    return SuppressionPlan(columns, statements, params, reasons)
 
 
 def first_reason_sql(reasons: tuple[str, ...], alias: str) -> str:
