@@ -205,3 +205,26 @@ async def test_the_build_applies_suppression_and_says_why_people_leave(
         "Ok": ("removed", "suppressed:opted_out"),
         "Old_Contact": ("removed", "suppressed:do_not_contact"),
     }
+
+    # The PMS lifts `ok`'s opt-out (the row is deleted there): `ok` comes back, and the
+    # changes say it is because the suppression ended, not because the rule now matches.
+    await load(practice, "opt-outs", [], deletes=["O4"])
+    third = await rebuild(client, practice, audience["id"], run_burst)
+    assert (third["version"], third["total"]) == (3, 1)
+    back = await client.get(
+        f"/v1/audiences/{audience['id']}/changes",
+        params={"since_version": 2},
+        headers=practice.headers,
+    )
+    assert [(c["first_name"], c["change"], c["reason"]) for c in back.json()["data"]] == [
+        ("Ok", "added", "no_longer_suppressed")
+    ]
+    # Since version 1 nothing changed for `ok`: only old_contact's removal remains.
+    net = await client.get(
+        f"/v1/audiences/{audience['id']}/changes",
+        params={"since_version": 1},
+        headers=practice.headers,
+    )
+    assert [(c["first_name"], c["change"]) for c in net.json()["data"]] == [
+        ("Old_Contact", "removed")
+    ]
