@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.audiences.router import dnc_router
+from api.audiences.router import router as audiences_router
 from api.booking.router import router as booking_router
 from api.booking.widget_router import router as booking_widget_router
 from api.cadences.public_router import router as booking_invites_router
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(csv_router)
     app.include_router(writebacks_router)
     app.include_router(segments_router)
+    app.include_router(audiences_router)
+    app.include_router(dnc_router)
     app.include_router(messaging_router)
     app.include_router(messaging_public_router)
     app.include_router(campaigns_router)

@@ -21,7 +21,7 @@ from arq.worker import Function, Worker
 from api.core import jobs
 from api.core.settings import Settings, get_settings
 from workers.runner import WorkerContext, run_job
-from workers.tasks import booking, cadences, maintenance, sync, webhooks
+from workers.tasks import audiences, booking, cadences, maintenance, sync, webhooks
 
 # arq's own try limit stays out of the way: the runner's ladder, counted in Postgres,
 # decides when a job has failed.
@@ -66,9 +66,11 @@ def cron_jobs_for(queue: str) -> list[CronJob]:
         cron(booking.enqueue_daily_reports, name="cron.booking_daily_reports", minute=5),
         # Every minute: each tenant with active enrollments gets a cadence dispatch (exits
         # recorded, due steps run).
-        cron(cadences.enqueue_ticks, name="cron.cadence_ticks", second=47),
+        cron(cadences.enqueue_ticks, name="cron.cadence_ticks", second=52),
         # Hourly: continuous enrollment from the cadences' segments.
         cron(cadences.enqueue_enrollments, name="cron.cadence_enrollments", minute=25),
+        # Every minute: audience rebuilds whose local time (per location) has come.
+        cron(audiences.enqueue_due_rebuilds, name="cron.audience_rebuilds", second=47),
     ]
 
 

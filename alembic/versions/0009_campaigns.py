@@ -3,7 +3,7 @@ the send ledger learns `held` (a paused campaign) and deferrals; messaging prefe
 get frequency caps and quiet hours
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-23 12:00:00
 
 Tenant-owned: tenant_id leads every primary key, and row-level security keys on
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from api.core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0009'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """Who a campaign reaches: the recipient source is a tagged union, resolved in SQL by one
 resolver per kind. `filters` (a rule through the rule compiler), `segment` and
-`custom_list` today; `audience` is one more entry in RESOLVERS."""
+`audience` (its current members) and `custom_list`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audiences import repository as audiences_repository
 from api.campaigns import repository
 from api.campaigns.models import Campaign
 from api.campaigns.repository import SourceQuery
@@ -69,6 +70,32 @@ async def _by_segment(
     return SourceQuery(compiled.sql, dict(compiled.params))
 
 
+async def _by_audience(
+    session: AsyncSession,
+    tenant_id: str,
+    campaign: Campaign | None,
+    recipients: dict[str, Any],
+    locations: Sequence[Location],
+    now: dt.datetime,
+) -> SourceQuery:
+    audience = await audiences_repository.get_audience(
+        session, tenant_id, recipients["audience_id"], None
+    )
+    if audience is None:
+        raise _invalid("recipients.audience_id", "the audience no longer exists")
+    sql = (
+        "SELECT m.patient_id, m.location_id FROM audience_members m "
+        "WHERE m.tenant_id = :aud_tenant_id AND m.audience_id = :aud_audience_id "
+        "AND m.removed_version IS NULL AND m.location_id = ANY(:aud_location_ids)"
+    )
+    params = {
+        "aud_tenant_id": tenant_id,
+        "aud_audience_id": audience.id,
+        "aud_location_ids": [loc.id for loc in locations],
+    }
+    return SourceQuery(sql, params)
+
+
 async def _by_custom_list(
     session: AsyncSession,
     tenant_id: str,
@@ -85,6 +112,7 @@ async def _by_custom_list(
 RESOLVERS: dict[str, Resolver] = {
     "filters": _by_filters,
     "segment": _by_segment,
+    "audience": _by_audience,
     "custom_list": _by_custom_list,
 }
 

@@ -32,6 +32,15 @@ class SegmentRecipients(BaseModel):
     segment_id: IdText
 
 
+class AudienceRecipients(BaseModel):
+    """The audience's current members (its latest version, suppression already applied)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["audience"]
+    audience_id: IdText
+
+
 class CustomListRecipients(BaseModel):
     """Set by uploading a CSV (POST /v1/campaigns/{id}/custom-list), never sent inline."""
 
@@ -43,9 +52,12 @@ class CustomListRecipients(BaseModel):
     matched: int = 0
 
 
-RecipientsIn = Annotated[FilterRecipients | SegmentRecipients, Field(discriminator="kind")]
+RecipientsIn = Annotated[
+    FilterRecipients | SegmentRecipients | AudienceRecipients, Field(discriminator="kind")
+]
 RecipientsOut = Annotated[
-    FilterRecipients | SegmentRecipients | CustomListRecipients, Field(discriminator="kind")
+    FilterRecipients | SegmentRecipients | AudienceRecipients | CustomListRecipients,
+    Field(discriminator="kind"),
 ]
 
 

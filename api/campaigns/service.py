@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audiences import repository as audiences_repository
 from api.auth.principal import Principal
 from api.campaigns import repository
 from api.campaigns.models import Campaign
@@ -147,6 +148,12 @@ async def _check_recipients(
         )
         if segment is None:
             raise _invalid("recipients.segment_id", "no such segment")
+    elif recipients["kind"] == "audience":
+        audience = await audiences_repository.get_audience(
+            session, principal.tenant_id, recipients["audience_id"], principal.location_ids
+        )
+        if audience is None:
+            raise _invalid("recipients.audience_id", "no such audience")
 
 
 # --- compose --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Imports every model so `Base.metadata` is complete (Alembic, tests)."""
 
+from api.audiences.models import Audience, AudienceMember, AudienceVersion, DoNotContactEntry
 from api.booking.models import BookingPolicy, BookingReport, CalendarClaim, Hold
 from api.cadences.models import BookingInvite, Cadence, Enrollment, StepRun
 from api.campaigns.models import (
@@ -43,6 +44,9 @@ from api.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookE
 __all__ = [
     "Appointment",
     "AppointmentType",
+    "Audience",
+    "AudienceMember",
+    "AudienceVersion",
     "AuthorizationCode",
     "BookingInvite",
     "BookingPolicy",
@@ -55,6 +59,7 @@ __all__ = [
     "CampaignRecipient",
     "CommunicationLog",
     "ConnectorConfig",
+    "DoNotContactEntry",
     "Enrollment",
     "Event",
     "Hold",

@@ -35,6 +35,8 @@ PREFIXES = {
     "writeback": "wbk",
     # segments
     "segment": "seg",
+    "audience": "aud",
+    "do_not_contact": "dnc",
     # messaging
     "message": "mes",
     "inbound_message": "inb",

@@ -42,6 +42,7 @@ TASKS: dict[str, str] = {
     "booking.daily_report": "default",
     "cadences.dispatch": "default",
     "cadences.enroll": "default",
+    "audiences.rebuild": "default",
 }
 
 

@@ -29,6 +29,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from api.audiences.graphql import AudiencesMutation, AudiencesQuery
 from api.booking.graphql import BookingMutation, BookingQuery
 from api.cadences.graphql import CadencesMutation, CadencesQuery
 from api.campaigns.graphql import CampaignsMutation, CampaignsQuery
@@ -51,6 +52,7 @@ Query = merge_types(
         TenancyQuery,
         PracticeQuery,
         SegmentsQuery,
+        AudiencesQuery,
         WebhooksQuery,
         MessagingQuery,
         CampaignsQuery,
@@ -63,6 +65,7 @@ Mutation = merge_types(
     "Mutation",
     (
         SegmentsMutation,
+        AudiencesMutation,
         CampaignsMutation,
         WebhooksMutation,
         BookingMutation,

@@ -174,7 +174,7 @@ class SegmentPatch:
     refresh_weekday: int | None = strawberry.UNSET
 
 
-def _checked(model: type[T], values: dict[str, Any]) -> T:
+def checked_input(model: type[T], values: dict[str, Any]) -> T:
     """Input checked by the REST schema; its errors become the same field problems."""
     plain = {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
     try:
@@ -187,7 +187,7 @@ def _checked(model: type[T], values: dict[str, Any]) -> T:
         raise ValidationProblem("The input is not valid.", errors=errors) from exc
 
 
-def _page(first: int, after: str | None) -> PageParams:
+def page_params(first: int, after: str | None) -> PageParams:
     if not 1 <= first <= MAX_LIMIT:
         raise ValidationProblem(
             f"`first` must be between 1 and {MAX_LIMIT}.",
@@ -208,7 +208,7 @@ class SegmentsQuery:
     async def segments(
         self, info: Info, first: int = DEFAULT_LIMIT, after: str | None = None
     ) -> SegmentConnection:
-        page = _page(first, after)
+        page = page_params(first, after)
         async with info.context.db() as session:
             rows, cursor = await service.list_segments(session, info.context.principal, page)
         return SegmentConnection(nodes=[Segment.from_row(r) for r in rows], next_cursor=cursor)
@@ -273,7 +273,7 @@ class SegmentsQuery:
 class SegmentsMutation:
     @strawberry.mutation(extensions=[requires_scopes(MANAGE)], description="Create a segment.")
     async def create_segment(self, info: Info, input: SegmentInput) -> Segment:
-        data = _checked(SegmentCreate, vars(input))
+        data = checked_input(SegmentCreate, vars(input))
         async with info.context.db() as session:
             row = await service.create_segment(session, info.context.principal, data, utcnow())
         return Segment.from_row(row)
@@ -281,7 +281,7 @@ class SegmentsMutation:
     @strawberry.mutation(extensions=[requires_scopes(MANAGE)], description="Change a segment.")
     async def update_segment(self, info: Info, id: strawberry.ID, patch: SegmentPatch) -> Segment:
         given = {k: v for k, v in vars(patch).items() if v is not strawberry.UNSET}
-        data = _checked(SegmentUpdate, given)
+        data = checked_input(SegmentUpdate, given)
         async with info.context.db() as session:
             row = await service.update_segment(
                 session, info.context.principal, str(id), data, utcnow()

@@ -113,7 +113,7 @@ async def _resolve_locations(
     return [by_id[loc_id] for loc_id in sorted(set(requested))]
 
 
-async def _segment_locations(
+async def segment_locations(
     session: AsyncSession, principal: Principal, segment: Segment
 ) -> list[Location]:
     visible = await tenancy_repository.all_locations(
@@ -271,7 +271,7 @@ async def preview_segment(
     session: AsyncSession, principal: Principal, segment_id: str, now: dt.datetime
 ) -> PreviewOut:
     segment = await get_segment(session, principal, segment_id)
-    locations = await _segment_locations(session, principal, segment)
+    locations = await segment_locations(session, principal, segment)
     return await _preview(session, principal, validate_rule(segment.rule), locations, now)
 
 
@@ -279,7 +279,7 @@ async def segment_members(
     session: AsyncSession, principal: Principal, segment: Segment, now: dt.datetime
 ) -> list[tuple[str, str]]:
     """Every (patient_id, location_id) in the segment now (one SQL statement)."""
-    locations = await _segment_locations(session, principal, segment)
+    locations = await segment_locations(session, principal, segment)
     compiled = compile_rule(
         validate_rule(segment.rule),
         tenant_id=principal.tenant_id,

@@ -163,6 +163,35 @@ class CadenceExitedData(BaseModel):
     exited_at: datetime
 
 
+class AudienceUpdatedData(BaseModel):
+    audience_id: str
+    segment_id: str
+    version: int = Field(description="The version just built")
+    added: int = Field(description="Patients who joined in this version")
+    removed: int = Field(description="Patients who left in this version")
+    total: int = Field(description="Members in this version")
+    location_ids: list[str] = Field(description="The locations this build rebuilt")
+    trigger: str = Field(description="`scheduled` (the segment's cadence) or `manual`")
+    data_as_of: datetime | None = Field(description="The oldest PMS sync watermark it was built on")
+
+
+class StaleLocation(BaseModel):
+    location_id: str
+    data_as_of: datetime | None = Field(description="null: never synced")
+    threshold_minutes: int
+
+
+class AudienceRebuildRefusedData(BaseModel):
+    audience_id: str
+    segment_id: str
+    version: int = Field(description="The version that stays current")
+    trigger: str = Field(description="`scheduled` or `manual`")
+    location_ids: list[str] = Field(description="The locations the build was for")
+    reason: str = Field(description="`stale_data`: a location's PMS data is too old")
+    stale_locations: list[StaleLocation]
+    detail: str
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -274,6 +303,19 @@ CATALOG: dict[str, EventType] = {
             "A patient left a cadence early: they booked, replied, opted out, were seen for "
             "their recall, paid their balance, left the segment, or were removed.",
             CadenceExitedData,
+        ),
+        EventType(
+            "audience.updated",
+            "A new version of an audience was built (on its segment's cadence or on "
+            "request); `GET /v1/audiences/{id}/changes?since_version=` lists who joined "
+            "and left.",
+            AudienceUpdatedData,
+        ),
+        EventType(
+            "audience.rebuild_refused",
+            "A rebuild did not run because a location's PMS data is stale; the previous "
+            "version stays current and nothing was half-built.",
+            AudienceRebuildRefusedData,
         ),
     ]
 }

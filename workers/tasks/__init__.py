@@ -19,7 +19,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.infra_models import Job
-from workers.tasks import booking, cadences, campaigns, maintenance, messaging, sync, webhooks
+from workers.tasks import (
+    audiences,
+    booking,
+    cadences,
+    campaigns,
+    maintenance,
+    messaging,
+    sync,
+    webhooks,
+)
 from workers.tasks.context import TaskContext
 
 Handler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any] | None]]
@@ -37,6 +46,7 @@ HANDLERS: dict[str, Handler] = {
     "booking.daily_report": booking.daily_report,
     "cadences.dispatch": cadences.dispatch,
     "cadences.enroll": cadences.enroll,
+    "audiences.rebuild": audiences.rebuild,
 }
 
 OWN_TRANSACTION_HANDLERS: dict[str, OwnTransactionHandler] = {

@@ -303,7 +303,13 @@ SCALAR_SQL: dict[str, str] = {
         "AND r.patient_id = p.id AND r.deleted_at IS NULL AND NOT r.disabled)"
     ),
     "balance": f"(SELECT COALESCE(SUM(l.balance), 0) {_GUARANTOR_LEDGER})",
-    "in_collections": f"EXISTS (SELECT 1 {_GUARANTOR_LEDGER} AND l.in_collections)",
+    # Uncorrelated (run once, hashed): a correlated `guarantor_id = COALESCE(...)` cannot
+    # use the ledger's index under row-level security (COALESCE is not leak-proof).
+    "in_collections": (
+        "COALESCE(p.guarantor_id, p.id) IN (SELECT l.guarantor_id FROM "
+        f"{LEDGER} l WHERE l.tenant_id = :tenant_id AND l.deleted_at IS NULL "
+        "AND l.in_collections)"
+    ),
     "household_has_inactive_members": (
         f"EXISTS (SELECT 1 FROM {PATIENTS} h WHERE h.tenant_id = p.tenant_id "
         "AND h.location_id = p.location_id AND h.household_id = p.household_id "
