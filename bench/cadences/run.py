@@ -5,8 +5,9 @@
         [--patients 100000] [--batch 500] [--ticks 10]
 
 Builds a scratch database (`cf_bench_cadences`), one practice of N patients pushed through
-the bridge's ingest, the built-in win-back cadence, and enrolls every patient. Then, in one
-run, on the same table:
+the bridge's ingest, the built-in win-back cadence, and enrolls every patient (the first
+10,000 through the service, timed; the rest copied in one statement). Then, in one run, on
+the same table:
 
 * floor: a plain indexed query for the next `batch` due enrollments (no lock, no join);
 * due-step selection as the dispatcher runs it (join to the cadence, FOR UPDATE SKIP
@@ -43,6 +44,17 @@ from bench.booking.common import scratch_database
 
 DB_NAME = "cf_bench_cadences"
 BATCH_ROWS = 10_000
+ENROLL_TIMED = 10_000
+ENROLL_REST = text(
+    """
+    INSERT INTO cadence_enrollments (tenant_id, id, cadence_id, patient_id, location_id,
+        variant, source, status, enrolled_at, cycle, next_position, next_due_at,
+        had_recall_due, balance_at_enrollment)
+    SELECT p.tenant_id, 'enr_bench_' || p.id, :cadence_id, p.id, p.location_id, 'default',
+        'manual', 'active', now(), to_char(now(), 'YYYY-MM'), 1, now(), false, 0
+    FROM patients p ORDER BY p.id OFFSET :skip
+    """
+)
 
 FLOOR_SQL = text(
     """
@@ -117,21 +129,25 @@ async def main(patients: int, batch: int, ticks: int) -> None:
             session, principal, CadenceCreate(name="Bench", template="winback"), utcnow()
         )
         ids = [r[0] for r in await session.execute(text("SELECT id FROM patients ORDER BY id"))]
+    # The service enrolls the first 10,000 (timed: checks, rows and a cadence.enrolled
+    # event each); the rest are copied from them in one statement, as setup only.
+    timed_ids = ids[:ENROLL_TIMED]
     start = time.perf_counter()
-    for offset in range(0, len(ids), BATCH_ROWS):
-        async with unit_of_work(sessions, tenant.id) as session:
-            fresh = await repository.get_cadence(session, tenant.id, cadence.id, None)
-            assert fresh is not None
-            await service._enroll(
-                session,
-                fresh,
-                ids[offset : offset + BATCH_ROWS],
-                variant="default",
-                source="manual",
-                segment_id=None,
-                now=utcnow(),
-            )
+    async with unit_of_work(sessions, tenant.id) as session:
+        fresh = await repository.get_cadence(session, tenant.id, cadence.id, None)
+        assert fresh is not None
+        await service._enroll(
+            session,
+            fresh,
+            timed_ids,
+            variant="default",
+            source="manual",
+            segment_id=None,
+            now=utcnow(),
+        )
     enroll_s = time.perf_counter() - start
+    async with unit_of_work(sessions, tenant.id) as session:
+        await session.execute(ENROLL_REST, {"cadence_id": cadence.id, "skip": len(timed_ids)})
     async with unit_of_work(sessions, tenant.id) as session:
         # Everyone due now: the worst tick.
         await session.execute(
@@ -192,9 +208,10 @@ async def main(patients: int, batch: int, ticks: int) -> None:
     ratio = statistics.median(select_s) / statistics.median(floor_s)
     print(f"postgres: {url.rsplit('@', 1)[-1]}   enrollments: {patients:,}   batch: {batch}")
     row("load patients (sync_batch)", f"{load_s:7.2f} s")
+    enrolled = min(patients, ENROLL_TIMED)
     row(
-        "enroll all (10,000 per transaction)",
-        f"{enroll_s:7.2f} s   {patients / enroll_s:9,.0f} enrollments/s",
+        f"enroll {enrolled:,} through the service (one txn)",
+        f"{enroll_s:7.2f} s   {enrolled / enroll_s:9,.0f} enrollments/s",
     )
     row(f"floor: plain indexed due query ({batch})", ms(floor_s))
     row("due-step selection (join + SKIP LOCKED)", f"{ms(select_s)}   {ratio:.2f}x floor")
