@@ -16,6 +16,7 @@ from api.audiences.suppression import first_reason_sql, suppressed_sql
 from api.core.pagination import PageParams, keyset
 from api.core.repository import scoped
 from api.engines.rules import CompiledQuery
+from api.practice.models import Patient
 from api.segments.models import Segment
 
 
@@ -408,3 +409,32 @@ async def get_do_not_contact(
 async def delete_do_not_contact(session: AsyncSession, entry: DoNotContactEntry) -> None:
     await session.delete(entry)
     await session.flush()
+
+
+async def do_not_contact_matches(
+    session: AsyncSession, tenant_id: str, patients: Sequence[Patient]
+) -> set[str]:
+    """Ids of these patients on the do-not-contact list: by chart, mobile or email."""
+    if not patients:
+        return set()
+    ids = [p.id for p in patients]
+    phones = [p.mobile for p in patients if p.mobile]
+    emails = [p.email.lower() for p in patients if p.email]
+    stmt = scoped(DoNotContactEntry, tenant_id).where(
+        or_(
+            DoNotContactEntry.patient_id.in_(ids),
+            DoNotContactEntry.phone.in_(phones or [""]),
+            DoNotContactEntry.email.in_(emails or [""]),
+        )
+    )
+    entries = list((await session.execute(stmt)).scalars())
+    listed_ids = {e.patient_id for e in entries if e.patient_id}
+    listed_phones = {e.phone for e in entries if e.phone}
+    listed_emails = {e.email for e in entries if e.email}
+    return {
+        p.id
+        for p in patients
+        if p.id in listed_ids
+        or (p.mobile and p.mobile in listed_phones)
+        or (p.email and p.email.lower() in listed_emails)
+    }

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.audiences import repository as audiences_repository
 from api.core import jobs
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
@@ -83,7 +84,9 @@ def _address(patient: Patient, channel: str) -> str | None:
     return patient.mobile if channel == "sms" else patient.email
 
 
-def _suppressed(patient: Patient | None, channel: str, opted_out: bool) -> str | None:
+def _suppressed(
+    patient: Patient | None, channel: str, opted_out: bool, listed: bool = False
+) -> str | None:
     """The reasons `sending.suppression_reason` gives, from rows loaded for the batch."""
     if patient is None:
         return "patient_removed"
@@ -93,7 +96,9 @@ def _suppressed(patient: Patient | None, channel: str, opted_out: bool) -> str |
         return "patient_deceased"
     if not (patient.sms_consent if channel == "sms" else patient.email_consent):
         return "no_consent"
-    return "opted_out" if opted_out else None
+    if opted_out:
+        return "opted_out"
+    return "do_not_contact" if listed else None
 
 
 async def _opted_out(
@@ -115,6 +120,15 @@ async def _opted_out(
             (p.id, channel) for p in patients if p.id in ids or _address(p, channel) in values
         }
     return found
+
+
+async def _listed(
+    session: AsyncSession, tenant_id: str, source_kind: str, patients: Sequence[Patient]
+) -> set[str]:
+    """Patients on the do-not-contact list, for marketing sources (campaigns, cadences)."""
+    if source_kind not in PACED_SOURCES:
+        return set()
+    return await audiences_repository.do_not_contact_matches(session, tenant_id, patients)
 
 
 async def _enqueue_batches(
@@ -172,6 +186,7 @@ async def record_many(
     opted = await _opted_out(
         session, tenant_id, [(patients[r.patient_id], r.content.channel) for r in todo]
     )
+    listed = await _listed(session, tenant_id, source.kind, [patients[r.patient_id] for r in todo])
     purpose = purpose or DEFAULT_PURPOSE.get(source.kind)
     label = NOTE_LABELS.get(purpose or "", "Message")
     rows: list[dict[str, Any]] = []
@@ -206,7 +221,7 @@ async def record_many(
                 Recorded(recipient.patient_id, channel, None, problem.detail or problem.title)
             )
             continue
-        reason = _suppressed(patient, channel, key in opted)
+        reason = _suppressed(patient, channel, key in opted, patient.id in listed)
         message_id = new_id("message")
         deferred = (
             recipient.not_before if recipient.not_before and recipient.not_before > now else None
@@ -363,6 +378,7 @@ async def deliver_batch(
         tenant_id,
         [(patients[m.patient_id], m.channel) for m in messages if m.patient_id in patients],
     )
+    listed = await _listed(session, tenant_id, source_kind, list(patients.values()))
     preferences = await repository.preferences(session, tenant_id)
     window = quiet_hours(preferences) if source_kind in PACED_SOURCES else None
     waits: dict[str, datetime | None] = {}
@@ -372,7 +388,10 @@ async def deliver_batch(
     for message in messages:
         patient = patients.get(message.patient_id or "")
         reason = _suppressed(
-            patient, message.channel, (message.patient_id, message.channel) in opted
+            patient,
+            message.channel,
+            (message.patient_id, message.channel) in opted,
+            message.patient_id in listed,
         )
         if reason is None and window is not None:
             if message.location_id not in waits:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audiences import repository as audiences_repository
 from api.core import jobs
 from api.core.clock import utcnow
 from api.core.errors import NotFound
@@ -74,9 +75,16 @@ class SendOutcome:
 
 
 async def suppression_reason(
-    session: AsyncSession, patient: Patient | None, channel: str, address: str | None
+    session: AsyncSession,
+    patient: Patient | None,
+    channel: str,
+    address: str | None,
+    *,
+    marketing: bool = False,
 ) -> str | None:
-    """Why this patient must not get this message now (None: they may)."""
+    """Why this patient must not get this message now (None: they may). The practice's
+    do-not-contact list stops marketing (campaigns, cadences), not answers the patient is
+    waiting for (a booking confirmation)."""
     if patient is None:
         return "patient_removed"
     if not address:
@@ -87,6 +95,10 @@ async def suppression_reason(
         return "no_consent"
     if await repository.is_opted_out(session, patient.tenant_id, channel, patient.id, address):
         return "opted_out"
+    if marketing and await audiences_repository.do_not_contact_matches(
+        session, patient.tenant_id, [patient]
+    ):
+        return "do_not_contact"
     return None
 
 
@@ -136,7 +148,9 @@ async def send_message(
         footer = templates.footer_for(location, url)
     rendered = templates.render(content, values, used, footer)
     address = patient.mobile if channel == "sms" else patient.email
-    reason = await suppression_reason(session, patient, channel, address)
+    reason = await suppression_reason(
+        session, patient, channel, address, marketing=source.kind in PACED_SOURCES
+    )
     purpose = purpose or DEFAULT_PURPOSE.get(source.kind)
     label = NOTE_LABELS.get(purpose or "", "Message")
     message_id = new_id("message")
@@ -365,7 +379,13 @@ async def deliver_message(
         address = None
         if patient is not None:
             address = patient.mobile if message.channel == "sms" else patient.email
-        reason = await suppression_reason(session, patient, message.channel, address)
+        reason = await suppression_reason(
+            session,
+            patient,
+            message.channel,
+            address,
+            marketing=message.source_kind in PACED_SOURCES,
+        )
         if reason is None:
             paced = await _pace(session, message, now)
             if paced is not None and paced[0] == "deferred" and paced[1] is not None:
