@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from api.auth.scopes import Scope
 from api.cadences import service
+from api.cadences.models import ENROLLMENT_STATUSES
 from api.cadences.schemas import (
     CadenceCreate,
     CadenceMetrics,
@@ -23,6 +24,7 @@ from api.cadences.schemas import (
     MetricsRow,
 )
 from api.core.clock import utcnow
+from api.core.errors import ValidationProblem
 from api.core.pagination import DEFAULT_LIMIT
 from api.graphql.context import Context
 from api.graphql.inputs import validated
@@ -237,8 +239,11 @@ class CadencesQuery:
         after: str | None = None,
     ) -> CadenceEnrollmentConnection:
         page = _page(first, after)
-        if status is not None and status not in ("active", "completed", "exited"):
-            validated(EnrollmentOut, {"status": status})  # the same refusal as REST
+        if status is not None and status not in ENROLLMENT_STATUSES:
+            raise ValidationProblem(
+                f"Unknown status {status!r}.",
+                errors=[{"field": "status", "message": f"one of {', '.join(ENROLLMENT_STATUSES)}"}],
+            )
         async with info.context.db() as session:
             items, cursor = await service.list_enrollments(
                 session, info.context.principal, str(cadence_id), status, patient_id, page

@@ -134,7 +134,7 @@ _CANDIDATES = text(
     FROM patients p
     JOIN locations l ON l.tenant_id = p.tenant_id AND l.id = p.location_id
     WHERE p.tenant_id = :tenant_id AND p.id = ANY(:patient_ids) AND p.deleted_at IS NULL
-      AND (cardinality(CAST(:location_ids AS text[])) = 0 OR p.location_id = ANY(:location_ids))
+      AND (CAST(:location_ids AS text[]) IS NULL OR p.location_id = ANY(:location_ids))
     ORDER BY p.id
     """
 )
@@ -145,15 +145,16 @@ async def candidates(
     tenant_id: str,
     cadence_id: str,
     patient_ids: Sequence[str],
-    location_ids: Sequence[str],
+    location_ids: Sequence[str] | None,
     now: dt.datetime,
 ) -> list[Any]:
-    """What enrollment needs to know of each patient (unknown or hidden ones are absent)."""
+    """What enrollment needs to know of each patient at `location_ids` (None: any);
+    unknown patients, and patients elsewhere, are absent."""
     params = {
         "tenant_id": tenant_id,
         "cadence_id": cadence_id,
         "patient_ids": list(patient_ids),
-        "location_ids": list(location_ids),
+        "location_ids": None if location_ids is None else list(location_ids),
         "now": now,
     }
     return list(await session.execute(_CANDIDATES, params))
@@ -222,19 +223,6 @@ async def step_runs(session: AsyncSession, tenant_id: str, enrollment_id: str) -
         scoped(StepRun, tenant_id)
         .where(StepRun.enrollment_id == enrollment_id)
         .order_by(StepRun.position)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-async def active_segment_enrollments(
-    session: AsyncSession, tenant_id: str, cadence_id: str, segment_id: str
-) -> list[str]:
-    """Patient ids enrolled (and active) from this segment."""
-    stmt = select(Enrollment.patient_id).where(
-        Enrollment.tenant_id == tenant_id,
-        Enrollment.cadence_id == cadence_id,
-        Enrollment.segment_id == segment_id,
-        Enrollment.status == "active",
     )
     return list((await session.execute(stmt)).scalars())
 

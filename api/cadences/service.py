@@ -50,7 +50,6 @@ from api.messaging import repository as messaging_repository
 from api.messaging import templates as message_templates
 from api.messaging.sending import MessageSource, send_message
 from api.messaging.unsubscribe import public_base
-from api.practice import repository as practice_repository
 from api.practice.models import Patient
 from api.segments import repository as segments_repository
 from api.segments import service as segments_service
@@ -390,13 +389,31 @@ async def _enroll(
     source: str,
     segment_id: str | None,
     now: dt.datetime,
-) -> tuple[list[Enrollment], list[SkippedPatient], set[str]]:
-    """(enrolled, skipped, unknown patient ids)."""
+    visible: frozenset[str] | None = None,
+    refuse_unknown: bool = False,
+) -> tuple[list[Enrollment], list[SkippedPatient]]:
+    """(enrolled, skipped). Patients outside the cadence's locations (and `visible`, the
+    caller's) are left out, or with `refuse_unknown` are a 422 before anything is written."""
     rows = await repository.candidates(
-        session, cadence.tenant_id, cadence.id, patient_ids, cadence.location_ids, now
+        session,
+        cadence.tenant_id,
+        cadence.id,
+        patient_ids,
+        _enrollable_locations(cadence, visible),
+        now,
     )
-    steps = [CadenceStep.model_validate(s) for s in cadence.steps]
     found = {row.patient_id for row in rows}
+    if refuse_unknown and (missing := [p for p in patient_ids if p not in found]):
+        raise ValidationProblem(
+            "Some patients do not exist at this cadence's locations.",
+            errors=[
+                FieldError(
+                    field=f"patient_ids[{list(patient_ids).index(p)}]", message=f"no patient {p!r}"
+                )
+                for p in missing
+            ],
+        )
+    steps = [CadenceStep.model_validate(s) for s in cadence.steps]
     skipped: list[SkippedPatient] = []
     inserts: list[dict[str, Any]] = []
     for row in rows:
@@ -454,7 +471,17 @@ async def _enroll(
                 "segment_id": segment_id,
             },
         )
-    return enrolled, skipped, set(patient_ids) - found
+    return enrolled, skipped
+
+
+def _enrollable_locations(cadence: Cadence, visible: frozenset[str] | None) -> list[str] | None:
+    """Where patients may enroll from: the cadence's locations (none listed: all), narrowed
+    to those the caller sees. None: anywhere."""
+    if not cadence.location_ids:
+        return None if visible is None else sorted(visible)
+    if visible is None:
+        return list(cadence.location_ids)
+    return sorted(set(cadence.location_ids) & visible)
 
 
 def enrollment_out(enrollment: Enrollment) -> EnrollmentOut:
@@ -473,27 +500,17 @@ async def enroll_patients(
     cadence = await get_cadence(session, principal, cadence_id)
     if cadence.status != "active":
         raise Conflict(f"The cadence {cadence_id} is paused; resume it to enroll patients.")
-    wanted = list(dict.fromkeys(data.patient_ids))
-    visible = [
-        pid
-        for pid in wanted
-        if await practice_repository.get_patient(
-            session, principal.tenant_id, principal.location_ids, pid
-        )
-        is not None
-    ]
-    enrolled, skipped, unknown = await _enroll(
-        session, cadence, visible, variant=data.variant, source="manual", segment_id=None, now=now
+    enrolled, skipped = await _enroll(
+        session,
+        cadence,
+        list(dict.fromkeys(data.patient_ids)),
+        variant=data.variant,
+        source="manual",
+        segment_id=None,
+        now=now,
+        visible=principal.location_ids,
+        refuse_unknown=True,
     )
-    missing = [p for p in wanted if p not in set(visible) or p in unknown]
-    if missing:
-        raise ValidationProblem(
-            "Some patients do not exist at this cadence's locations.",
-            errors=[
-                FieldError(field=f"patient_ids[{wanted.index(p)}]", message=f"no patient {p!r}")
-                for p in missing
-            ],
-        )
     return EnrollResult(enrolled=[enrollment_out(e) for e in enrolled], skipped=skipped)
 
 
@@ -517,7 +534,7 @@ async def enroll_from_sources(
             )
             await exits.record_exits(session, tenant_id, rows, now)
             left += len(rows)
-        added, _, _ = await _enroll(
+        added, _ = await _enroll(
             session,
             cadence,
             ids,
@@ -702,8 +719,7 @@ async def _run_step(tick: _Tick, enrollment: Enrollment) -> None:
     step = steps[position - 1]
     patient = tick.patients.get(enrollment.patient_id)
     if patient is None:
-        enrollment.status, enrollment.exit_reason = "exited", "removed"
-        enrollment.exited_at, enrollment.next_due_at = tick.now, None
+        await repository.remove_enrollment(tick.session, enrollment, tick.now)
         return
     contact = patient.email if step.channel == "email" else patient.mobile
     message_id = task_id = detail = None

@@ -463,3 +463,34 @@ async def test_a_patient_deleted_in_the_pms_leaves_at_the_next_tick(
         enrollment = (await session.execute(select(Enrollment))).scalar_one()
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "removed")
     assert await _count(sessions, tenant, StepRun) == 0
+
+
+async def test_a_caller_cannot_enroll_patients_of_locations_it_does_not_see(
+    client, practice, sessions, make_token
+):
+    tenant, main, lakeside = practice.tenant.id, *[loc.id for loc in practice.locations]
+    await sync(sessions, tenant, main, "patients", [patient_row("amy")])
+    await sync(sessions, tenant, lakeside, "patients", [patient_row("bo")])
+    ids = await patient_ids(sessions, tenant)
+    cadence = await _cadence(client, practice)  # every location
+    main_only = {"Authorization": f"Bearer {await make_token(tenant, None, [main])}"}
+    refused = await client.post(
+        f"/v1/cadences/{cadence['id']}/enrollments",
+        json={"patient_ids": [ids["amy"], ids["bo"]]},
+        headers=main_only,
+    )
+    assert assert_problem(refused, 422)["errors"] == [
+        {"field": "patient_ids[1]", "message": f"no patient {ids['bo']!r}"}
+    ]
+    assert await _count(sessions, tenant, Enrollment) == 0
+
+
+async def test_graphql_names_a_bad_enrollment_status(client, practice):
+    cadence = await _cadence(client, practice)
+    bad = await GraphQLClient(client).execute(
+        'query($id: ID!) { cadenceEnrollments(cadenceId: $id, status: "gone") { nextCursor } }',
+        {"id": cadence["id"]},
+        practice.headers,
+    )
+    assert bad["errors"][0]["extensions"]["code"] == "VALIDATION_ERROR"
+    assert bad["errors"][0]["extensions"]["errors"][0]["field"] == "status"
