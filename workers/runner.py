@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 
 from api.core import jobs
 from api.core.clock import utcnow
-from api.core.db import async_url, unit_of_work
+from api.core.db import async_url, discard_closed_connections, unit_of_work
 from api.core.infra_models import Job
 from api.core.settings import Settings
 from workers.tasks import HANDLERS, OWN_TRANSACTION_HANDLERS, OwnTransactionHandler
@@ -77,10 +77,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def worker_engine(database_url: str, pool_size: int = DB_POOL_SIZE) -> AsyncEngine:
-    """The worker's engine. No pre-ping: it costs a round trip per job, and a connection
-    that died (Postgres restarted) fails its job with a transient error, which the retry
-    ladder runs again; SQLAlchemy drops the dead pool on the first such error."""
-    return create_async_engine(
+    """The worker's engine. No pre-ping: it costs round trips per job. A connection the
+    server has closed is discarded on checkout without one (`discard_closed_connections`);
+    one that dies unnoticed fails its job with a transient error, which the retry ladder
+    runs again, and SQLAlchemy drops the dead pool on the first such error."""
+    engine = create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
         max_overflow=0,
@@ -91,6 +92,8 @@ def worker_engine(database_url: str, pool_size: int = DB_POOL_SIZE) -> AsyncEngi
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "chairfill-worker"}},
     )
+    discard_closed_connections(engine)
+    return engine
 
 
 @dataclass

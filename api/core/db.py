@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 APP_ROLE = "chairfill_app"
 
@@ -58,13 +60,34 @@ def sync_url(url: str) -> str:
 
 def new_engine(database_url: str) -> AsyncEngine:
     """An engine of its own (each app instance owns one and disposes it at shutdown)."""
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(database_url),
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # Liveness is checked on checkout without a round trip (`_discard_closed`); the
+        # pre-ping would cost three (BEGIN, an empty query, ROLLBACK) on every checkout.
+        pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "chairfill"}},
     )
+    discard_closed_connections(engine)
+    return engine
+
+
+def discard_closed_connections(engine: AsyncEngine) -> None:
+    """Check each pooled connection's liveness on checkout, for free (`_discard_closed`)."""
+    event.listen(engine.sync_engine.pool, "checkout", _discard_closed)
+
+
+def _discard_closed(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Hand out no pooled connection the server has closed (a restart, a terminated
+    backend, an idle timeout). asyncpg keeps reading every idle connection, so the server's
+    goodbye has already marked it closed by the time it is checked out; the pool then
+    discards it and connects afresh, as it does after a failed pre-ping."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 @lru_cache(maxsize=8)
@@ -150,3 +173,14 @@ async def unit_of_work(
             raise
         else:
             await commit(session)
+
+
+@asynccontextmanager
+async def single_read(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A system session for one read statement, run outside any transaction (autocommit):
+    a single SELECT sees one snapshot anyway, and skipping BEGIN and COMMIT saves two
+    round trips on paths every request takes (credential look-ups). Nothing written here
+    would be committed as a unit: use `unit_of_work` for anything else."""
+    async with maker() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session

@@ -52,3 +52,38 @@ async def test_api_keeps_answering_when_the_rate_limiter_is_down(app_without_red
         response = await client.get("/v1/me", headers=practice.headers)
     assert response.status_code == 200, response.text
     assert "ratelimit-limit" not in response.headers
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_not_used(servers):
+    """Pooled connections are checked on checkout without a round trip: after Postgres
+    terminates every backend of the app (as a restart does), the next request still
+    answers, on a fresh connection."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    settings = make_settings(servers)
+    async with running_app(settings) as app, client_for(app) as client:
+        engine = app.state.chairfill.engine
+        async with engine.connect() as connection:
+            before = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+        url = make_url(servers.admin_database_url)
+        admin = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, database=url.database
+        )
+        try:
+            terminated = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'chairfill' AND datname = $1",
+                make_url(servers.database_url).database,
+            )
+        finally:
+            await admin.close()
+        assert terminated >= 1
+        await asyncio.sleep(0.2)  # the goodbye reaches the idle connection's reader
+        response = await client.get("/readyz")
+        assert response.status_code == 200, response.text
+        async with engine.connect() as connection:
+            after = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+        assert after != before
