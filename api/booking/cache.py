@@ -17,6 +17,8 @@ Redis is an accelerator only: when it fails, the answer is computed and not cach
 
 Slot lists are stored as raw bytes (`read_raw` / `store_raw`): a small JSON header line,
 then the answer's JSON exactly as it is sent, so a hit is served without parsing it.
+Each process also keeps its recently used slot answers under the same keys and validity
+(answers.LocalAnswers), so a repeated request usually needs no Redis round trip at all.
 """
 
 from __future__ import annotations
@@ -120,26 +122,33 @@ async def read_raw(
     return header, body
 
 
+def valid_until(now: datetime, *, ttl_seconds: int, not_after: datetime | None) -> float | None:
+    """Until when (epoch seconds) an answer computed at `now` may be served: the TTL,
+    cut at the soonest expiry of a hold it saw; None when it may not be cached."""
+    if ttl_seconds <= 0:
+        return None
+    until = now + timedelta(seconds=ttl_seconds)
+    if not_after is not None:
+        until = min(until, not_after)
+    return until.timestamp() if until > now else None
+
+
 async def store_raw(
     redis: Redis | None,
     key: str,
     header: dict[str, Any],
     body: bytes,
     *,
-    ttl_seconds: int,
+    valid_until: float,
     now: datetime,
-    not_after: datetime | None,
 ) -> None:
-    if redis is None or ttl_seconds <= 0:
+    if redis is None:
         return
-    valid_until = now + timedelta(seconds=ttl_seconds)
-    if not_after is not None:
-        valid_until = min(valid_until, not_after)
-    ttl_ms = int((valid_until - now).total_seconds() * 1000)
+    ttl_ms = int((valid_until - now.timestamp()) * 1000)
     if ttl_ms <= 0:
         return
     # One line of JSON (json.dumps never writes a raw newline), then the body.
-    head = json.dumps({**header, "valid_until": valid_until.timestamp()}).encode()
+    head = json.dumps({**header, "valid_until": valid_until}).encode()
     try:
         await redis.set(key, head + b"\n" + body, px=ttl_ms)
     except (RedisError, OSError):

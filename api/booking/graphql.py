@@ -62,7 +62,12 @@ def _deps(info: Info) -> service.BookingDeps:
     request = info.context.request
     redis = request.app.state.chairfill.redis if request is not None else None
     settings = info.context.settings
-    return service.BookingDeps(settings=settings.booking, redis=redis, app_settings=settings)
+    return service.BookingDeps(
+        settings=settings.booking,
+        redis=redis,
+        app_settings=settings,
+        local=service.LOCAL_ANSWERS if request is not None else None,
+    )
 
 
 @strawberry.type(description="A bookable start and who / where can take it.")

@@ -28,6 +28,7 @@ from api.booking.schemas import (
     SlotsOut,
 )
 from api.core.clock import utcnow
+from api.core.encoding import json_response
 from api.core.routing import Idempotent, IdempotentOptional, SessionDep, api_router
 
 router = api_router("booking")
@@ -54,7 +55,10 @@ ProviderParam = Annotated[
 def deps(request: Request) -> service.BookingDeps:
     state = request.app.state.chairfill
     return service.BookingDeps(
-        settings=state.settings.booking, redis=state.redis, app_settings=state.settings
+        settings=state.settings.booking,
+        redis=state.redis,
+        app_settings=state.settings,
+        local=service.LOCAL_ANSWERS,
     )
 
 
@@ -88,8 +92,9 @@ async def list_slots(
     ],
     provider: ProviderParam = None,
 ) -> Response:
-    # Sent as the service serialized (and cached) them: no parse and re-encode per hit.
-    body = await service.find_slots_json(
+    # Sent as the service serialized (and cached) them: no parse and re-encode per hit,
+    # and gzipped (once per answer, not per request) for clients that take it.
+    answer = await service.find_slot_answer(
         session,
         principal,
         deps(request),
@@ -100,7 +105,7 @@ async def list_slots(
         provider_id=provider,
         now=utcnow(),
     )
-    return Response(body, media_type="application/json")
+    return json_response(answer.body, answer.gzipped(), request.headers.get("accept-encoding"))
 
 
 @router.get(

@@ -5,18 +5,16 @@ changes.py, the daily report in report.py. REST and GraphQL call these functions
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.booking import cache, repository
+from api.booking import answers, cache, repository
 from api.booking.calendar import (
     buffers_of,
     engine_type,
@@ -43,8 +41,8 @@ from api.tenancy import repository as tenancy_repository
 from api.tenancy.models import Location
 
 MAX_RANGE = timedelta(days=31)
-_SLOT = TypeAdapter(SlotOut)
-_AS_OF = TypeAdapter(datetime | None)
+# This process's copies of recently used slot answers (see answers.py).
+LOCAL_ANSWERS = answers.LocalAnswers(max_bytes=32 * 1024 * 1024)
 _LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -56,6 +54,8 @@ class BookingDeps:
     redis: Redis | None
     # The whole configuration, for what booking hands to other domains (messaging).
     app_settings: Settings
+    # This process's copies of slot answers (LOCAL_ANSWERS), in front of `redis`.
+    local: answers.LocalAnswers | None = None
 
 
 async def require_location(
@@ -167,53 +167,7 @@ def _after_notice(slot: dict[str, Any], earliest: datetime) -> bool:
     return datetime.fromisoformat(slot["start"]) >= earliest
 
 
-@dataclass(frozen=True)
-class SlotList:
-    """A slot answer's `data`, serialized once: each slot's JSON back to back (commas
-    between, no brackets), each slot's start (epoch seconds) and where its JSON begins
-    (plus a sentinel past the end). A cached answer is served from these bytes without
-    parsing them; only slots that have fallen inside the notice period are cut out."""
-
-    body: bytes
-    starts: list[float]
-    offsets: list[int]
-
-    @classmethod
-    def of(cls, slots: list[SlotOut]) -> SlotList:
-        items = [_SLOT.dump_json(slot) for slot in slots]
-        offsets, at = [], 0
-        for item in items:
-            offsets.append(at)
-            at += len(item) + 1
-        offsets.append(at)
-        return cls(b",".join(items), [slot.start.timestamp() for slot in slots], offsets)
-
-    def starting_from(self, earliest: float) -> bytes:
-        kept = [i for i, start in enumerate(self.starts) if start >= earliest]
-        if len(kept) == len(self.starts):
-            return self.body
-        if kept and kept[0] + len(kept) == len(self.starts):
-            # The usual case (slots come in start order): only a prefix went stale.
-            return self.body[self.offsets[kept[0]] :]
-        return b",".join(self.body[self.offsets[i] : self.offsets[i + 1] - 1] for i in kept)
-
-
-def slots_json(items: bytes, data_as_of: datetime | None, time_zone: str) -> bytes:
-    """`SlotsOut` as JSON, byte for byte what pydantic would write, around ready items."""
-    return b"".join(
-        (
-            b'{"data":[',
-            items,
-            b'],"data_as_of":',
-            _AS_OF.dump_json(data_as_of),
-            b',"time_zone":',
-            json.dumps(time_zone).encode(),
-            b"}",
-        )
-    )
-
-
-async def find_slots_json(
+async def find_slot_answer(
     session: AsyncSession,
     principal: Principal,
     deps: BookingDeps,
@@ -224,8 +178,8 @@ async def find_slots_json(
     end: str,
     provider_id: str | None,
     now: datetime,
-) -> bytes:
-    """The slots answer as JSON bytes (REST sends them as they are)."""
+) -> answers.RenderedAnswer:
+    """The slots answer as bytes (REST sends them as they are, or their gzip form)."""
     prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
     zone = prepared.location.timezone
     start_at = parse_bound(start, "start", zone, is_end=False)
@@ -234,7 +188,7 @@ async def find_slots_json(
         raise _invalid("end", "must be after start")
     if end_at - start_at > MAX_RANGE:
         raise _invalid("end", "the range may span at most 31 days")
-    earliest = now + timedelta(minutes=prepared.rules.min_notice_minutes)
+    earliest = (now + timedelta(minutes=prepared.rules.min_notice_minutes)).timestamp()
     params = {
         "q": "slots",
         "type": appointment_type_id,
@@ -243,38 +197,64 @@ async def find_slots_json(
         "provider": provider_id,
     }
     key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
-    cached = await cache.read_raw(deps.redis, key, now)
-    if cached is not None:
-        header, body = cached
-        found_list = SlotList(body, header["starts"], header["offsets"])
-    else:
-        loaded = await load_calendar(
-            session, prepared.location, prepared.policy, start=start_at, end=end_at, now=now
-        )
-        found = engine.find_slots(
-            loaded.calendar,
-            prepared.appointment_type,
-            prepared.rules,
-            now=now,
-            start=start_at,
-            end=end_at,
-            provider_id=provider_id,
-        )
-        if isinstance(found, engine.Refusal):
-            raise refusal_problem(found)
-        found_list = SlotList.of([slot_out(s) for s in found])
-        await cache.store_raw(
-            deps.redis,
-            key,
-            {"starts": found_list.starts, "offsets": found_list.offsets},
-            found_list.body,
-            ttl_seconds=deps.settings.slot_cache_ttl_seconds,
-            now=now,
-            not_after=loaded.next_hold_expiry,
-        )
+    local = deps.local
+    found_list = local.get(key, now) if local is not None else None
+    if found_list is None:
+        cached = await cache.read_raw(deps.redis, key, now)
+        if cached is not None:
+            header, body = cached
+            found_list = answers.SlotList(body, header["starts"], header["offsets"])
+            if local is not None:
+                local.put(key, found_list, header["valid_until"])
+        else:
+            found_list, valid_until = await _compute_slots(
+                session, prepared, deps, start_at, end_at, provider_id, now
+            )
+            if valid_until is not None:
+                await cache.store_raw(
+                    deps.redis,
+                    key,
+                    {"starts": found_list.starts, "offsets": found_list.offsets},
+                    found_list.body,
+                    valid_until=valid_until,
+                    now=now,
+                )
+                if local is not None:
+                    local.put(key, found_list, valid_until)
     # A cached slot that has since fallen inside the notice period is left out.
-    items = found_list.starting_from(earliest.timestamp())
-    return slots_json(items, prepared.data_as_of, zone)
+    if local is None:
+        return answers.render(found_list, earliest, prepared.data_as_of, zone)
+    return local.render(key, found_list, earliest, prepared.data_as_of, zone)
+
+
+async def _compute_slots(
+    session: AsyncSession,
+    prepared: _Prepared,
+    deps: BookingDeps,
+    start_at: datetime,
+    end_at: datetime,
+    provider_id: str | None,
+    now: datetime,
+) -> tuple[answers.SlotList, float | None]:
+    """Slots from the calendar, and until when the answer may be cached (None: not at all)."""
+    loaded = await load_calendar(
+        session, prepared.location, prepared.policy, start=start_at, end=end_at, now=now
+    )
+    found = engine.find_slots(
+        loaded.calendar,
+        prepared.appointment_type,
+        prepared.rules,
+        now=now,
+        start=start_at,
+        end=end_at,
+        provider_id=provider_id,
+    )
+    if isinstance(found, engine.Refusal):
+        raise refusal_problem(found)
+    valid_until = cache.valid_until(
+        now, ttl_seconds=deps.settings.slot_cache_ttl_seconds, not_after=loaded.next_hold_expiry
+    )
+    return answers.SlotList.of([slot_out(s) for s in found]), valid_until
 
 
 async def find_slots(
@@ -290,7 +270,7 @@ async def find_slots(
     now: datetime,
 ) -> SlotsOut:
     """The slots answer as a model (GraphQL)."""
-    body = await find_slots_json(
+    answer = await find_slot_answer(
         session,
         principal,
         deps,
@@ -301,7 +281,7 @@ async def find_slots(
         provider_id=provider_id,
         now=now,
     )
-    return SlotsOut.model_validate_json(body)
+    return SlotsOut.model_validate_json(answer.body)
 
 
 async def next_available(
