@@ -19,7 +19,7 @@ from fastapi.security import OAuth2, SecurityScopes
 from api.auth import service
 from api.auth.principal import Principal
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
-from api.core.db import unit_of_work
+from api.core.db import single_read
 from api.core.errors import Forbidden, MissingScope, Unauthorized
 from api.core.ratelimit import client_address
 
@@ -62,7 +62,7 @@ async def resolve_principal(request: Request, authorization: str | None = None) 
     if not credential:
         raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
     state = request.app.state.chairfill
-    async with unit_of_work(state.sessions) as session:
+    async with single_read(state.sessions) as session:
         if credential.startswith("pk_"):
             principal = await service.principal_for_publishable_key(session, credential)
             check_origin(principal, request.headers.get("origin"))

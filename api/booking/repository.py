@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,20 +84,17 @@ class SlotContext:
     appointment_type: AppointmentType | None
 
 
-async def slot_context(
-    session: AsyncSession,
-    tenant_id: str,
-    location_id: str,
-    visible: frozenset[str] | None,
-    type_id: str,
-) -> SlotContext | None:
-    """Everything a slot answer needs before the calendar, in one round trip: the
-    location (None when the caller may not see it), the tenant's staleness threshold, the
-    sync state (watermark and batch counters), the booking policy and the live type."""
-    stmt = (
-        scoped(Location, tenant_id, visible)
-        .add_columns(Tenant.stale_data_threshold_minutes, LocationSyncState, BookingPolicy)
-        .add_columns(AppointmentType)
+def _slot_context_statement() -> Select[
+    Location, int, LocationSyncState, BookingPolicy, AppointmentType
+]:
+    return (
+        select(
+            Location,
+            Tenant.stale_data_threshold_minutes,
+            LocationSyncState,
+            BookingPolicy,
+            AppointmentType,
+        )
         .join(Tenant, Tenant.id == Location.tenant_id)
         .outerjoin(
             LocationSyncState,
@@ -113,12 +110,34 @@ async def slot_context(
             AppointmentType,
             (AppointmentType.tenant_id == Location.tenant_id)
             & (AppointmentType.location_id == Location.id)
-            & (AppointmentType.id == type_id)
+            & (AppointmentType.id == bindparam("type_id"))
             & AppointmentType.deleted_at.is_(None),
         )
-        .where(Location.id == location_id)
+        .where(
+            Location.tenant_id == bindparam("tenant_id"), Location.id == bindparam("location_id")
+        )
     )
-    row = (await session.execute(stmt)).one_or_none()
+
+
+# Built once: this runs on every slot request, cache hits included, and building the
+# statement cost more than running it.
+_SLOT_CONTEXT = _slot_context_statement()
+
+
+async def slot_context(
+    session: AsyncSession,
+    tenant_id: str,
+    location_id: str,
+    visible: frozenset[str] | None,
+    type_id: str,
+) -> SlotContext | None:
+    """Everything a slot answer needs before the calendar, in one round trip: the
+    location (None when the caller may not see it), the tenant's staleness threshold, the
+    sync state (watermark and batch counters), the booking policy and the live type."""
+    if visible is not None and location_id not in visible:
+        return None
+    params = {"tenant_id": tenant_id, "location_id": location_id, "type_id": type_id}
+    row = (await session.execute(_SLOT_CONTEXT, params)).one_or_none()
     if row is None:
         return None
     location, threshold, sync, policy, appointment_type = row
