@@ -1,8 +1,13 @@
-"""Rate limits in Redis (the `limits` library, sliding-window counters).
+"""Rate limits in Redis: sliding-window counters, one script call per request.
 
 Every limited response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (seconds until the window frees up); a request over the limit answers
 429 with `Retry-After`.
+
+The counter is the usual sliding-window approximation: the count of the current fixed
+minute plus the previous minute's count weighted by how much of it still lies inside the
+last 60 s. Checking and counting is one Lua script (atomic, one round trip, Redis's own
+clock so every API process agrees); a refused request is not counted.
 
 When Redis does not answer, requests pass unlimited (and without the headers): a
 limiter outage must not take booking widgets and integrations down with it."""
@@ -10,13 +15,10 @@ limiter outage must not take booking widgets and integrations down with it."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import structlog
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -39,36 +41,59 @@ class RateLimitState:
         }
 
 
+WINDOW_SECONDS = 60
+
+# KEYS[1]: the bucket's key prefix. ARGV[1]: the limit per window, ARGV[2]: the window (s).
+# Returns {allowed (0/1), remaining, milliseconds until the current window ends}.
+_SLIDING_WINDOW = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window_ms = window * 1000
+local index = math.floor(now_ms / window_ms)
+local into = now_ms - index * window_ms
+local current_key = KEYS[1] .. ':' .. index
+local current = tonumber(redis.call('GET', current_key) or '0')
+local previous = tonumber(redis.call('GET', KEYS[1] .. ':' .. (index - 1)) or '0')
+local weighted = previous * (window_ms - into) / window_ms + current
+if weighted + 1 > limit then
+  return {0, 0, window_ms - into}
+end
+redis.call('INCR', current_key)
+redis.call('PEXPIRE', current_key, 2 * window_ms)
+return {1, math.floor(limit - weighted - 1), window_ms - into}
+"""
+
+
 class RateLimiter:
     def __init__(self, redis_url: str) -> None:
-        uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-        self._storage = RedisStorage(uri, implementation="redispy")
-        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        self._redis = Redis.from_url(redis_url)
+        self._script = self._redis.register_script(_SLIDING_WINDOW)
 
     async def hit(self, request: Request, bucket: str, per_minute: int) -> RateLimitState | None:
-        item = RateLimitItemPerMinute(per_minute)
         try:
-            allowed = await self._limiter.hit(item, "chairfill", bucket)
-            stats = await self._limiter.get_window_stats(item, "chairfill", bucket)
+            allowed, remaining, reset_ms = await self._script(
+                keys=[f"chairfill:ratelimit:{bucket}"], args=[per_minute, WINDOW_SECONDS]
+            )
         except (RedisError, OSError) as exc:
             log.warning("rate_limiter_unavailable", error=type(exc).__name__)
             return None
-        reset = math.ceil(stats.reset_time - time.time())
-        if reset <= 0:
-            # `limits` computes the reset modulo the window, so a window that has just
-            # started reads 0; it frees up a whole window from now.
-            reset = item.get_expiry()
+        reset = max(1, math.ceil(int(reset_ms) / 1000))
         state = RateLimitState(
-            limit=per_minute, remaining=max(0, stats.remaining), reset_seconds=reset
+            limit=per_minute, remaining=max(0, int(remaining)), reset_seconds=reset
         )
         request.state.rate_limit = state
         if not allowed:
-            headers = state.headers() | {"Retry-After": str(max(1, reset))}
+            headers = state.headers() | {"Retry-After": str(reset)}
             raise RateLimited(
-                f"More than {per_minute} requests a minute. Retry after {max(1, reset)} s.",
+                f"More than {per_minute} requests a minute. Retry after {reset} s.",
                 headers=headers,
             )
         return state
+
+    async def close(self) -> None:
+        await self._redis.aclose()
 
 
 def client_address(request: Request) -> str:

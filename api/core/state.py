@@ -44,5 +44,6 @@ class AppState:
 
     async def close(self) -> None:
         await self.queue.close()
+        await self.rate_limiter.close()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -79,3 +79,35 @@ async def test_publishable_key_is_limited_per_key_and_address(
         response = await other_browser.get("/v1/locations", headers=headers(pk.key))
         assert response.status_code == 200
         assert response.headers["ratelimit-remaining"] == "1"
+
+
+async def test_the_previous_minute_still_counts_and_a_refusal_is_not_counted(settings, redis):
+    """The sliding window: a bucket that spent far more than its budget in the previous
+    minute is refused now, and being refused does not spend anything."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from api.core.errors import RateLimited
+    from api.core.ratelimit import WINDOW_SECONDS, RateLimiter
+
+    limiter = RateLimiter(settings.redis_url)
+    request = Request({"type": "http", "headers": [], "state": {}})
+    try:
+        fresh = await limiter.hit(request, "test:fresh", 5)
+        assert fresh is not None and (fresh.limit, fresh.remaining) == (5, 4)
+        window_ms = WINDOW_SECONDS * 1000
+        seconds, micros = await redis.time()
+        now_ms = seconds * 1000 + micros // 1000
+        if now_ms % window_ms > window_ms - 2000:  # don't race the minute's end
+            await asyncio.sleep((window_ms - now_ms % window_ms) / 1000 + 0.05)
+            seconds, micros = await redis.time()
+            now_ms = seconds * 1000 + micros // 1000
+        index = now_ms // window_ms
+        await redis.set(f"chairfill:ratelimit:test:busy:{index - 1}", 10**9)
+        with pytest.raises(RateLimited) as refused:
+            await limiter.hit(request, "test:busy", 5)
+        assert 1 <= int(refused.value.headers["Retry-After"]) <= WINDOW_SECONDS
+        assert await redis.get(f"chairfill:ratelimit:test:busy:{index}") is None
+    finally:
+        await limiter.close()
