@@ -140,7 +140,9 @@ def demo(
     table.add_column("rows", justify="right")
     for entity, n in result.rows.items():
         table.add_row(entity, f"{n:,}")
-    Console().print(table)
+    # At least 100 columns: at a pipe's default 80, names such as "treatment-plans" were cut.
+    console = Console()
+    Console(width=max(console.width, 100)).print(table)
     typer.echo(f"Locations: {', '.join(location_ids)}")
 
 
@@ -201,4 +203,6 @@ def sync_opendental(
                 for v in (c.received, c.created, c.updated, c.unchanged, c.deleted, c.skipped)
             ),
         )
-    Console().print(table)
+    # At least 100 columns: at a pipe's default 80, names such as "treatment-plans" were cut.
+    console = Console()
+    Console(width=max(console.width, 100)).print(table)
