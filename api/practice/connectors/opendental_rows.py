@@ -103,6 +103,13 @@ def contact_kind(usage: str | None, type_name: str | None) -> str | None:
     return known or _slug(type_name or "") or None
 
 
+def mirrored(pat_status: int | None) -> bool:
+    """Whether `patient` mirrors a patient of this PatStatus (no: deleted, or a row that is
+    missing); rows of other tables that name one are not mirrored either, since their
+    patient reference would not resolve."""
+    return pat_status in PATIENT_STATUS
+
+
 def opts_out(flags: int) -> bool:
     return bool(flags & OPT_OUT_CHAIRFILL)
 
@@ -266,7 +273,7 @@ def procedure(r: Row, batch: ConnectorBatch) -> Row | None:
 def ledger(r: Row, collection_types: set[int]) -> Row | None:
     """The family account, from the guarantor's patient row (Open Dental keeps the aging of
     the whole family there). A patient who heads no family (any more) has no ledger."""
-    if r["PatStatus"] == PAT_DELETED or r["Guarantor"] != r["k"]:
+    if not mirrored(r["PatStatus"]) or r["Guarantor"] != r["k"]:
         return None
     return {
         "external_id": str(r["k"]),
@@ -283,8 +290,8 @@ def ledger(r: Row, collection_types: set[int]) -> Row | None:
 
 
 def communication(r: Row, batch: ConnectorBatch, zone: ZoneInfo) -> Row | None:
-    if r["PatStatus"] in (None, PAT_DELETED):
-        return None  # the patient is not mirrored (deleted, or merged into another)
+    if not mirrored(r["PatStatus"]):
+        return None  # deleted (or merged into another patient)
     channel, at = COMM_MODE_CHANNEL.get(r["Mode_"]), r["CommDateTime"]
     if channel is None or not isinstance(at, dt.datetime) or at.year < 1880:
         batch.skipped += 1  # a note, an in-person talk, or no time: not a contact we count
@@ -311,8 +318,8 @@ def _contact(value: str, channel: str, region: str) -> str | None:
 
 
 def opt_out(external_id: str, patient_num: int, channel: str, contact: str, region: str) -> Row:
-    """An opt-out of the patient and of their number or address (a number shared by a
-    household is opted out for everyone on it, as carriers and Open Dental HQ treat it).
+    """An opt-out of the patient and of their number or address: a STOP holds for the
+    number (as carriers apply it), so a mobile a household shares is opted out for all.
     `opted_out_at` is filled in by the runner (ConnectorBatch.first_seen)."""
     return {
         "external_id": external_id,
@@ -325,7 +332,7 @@ def opt_out(external_id: str, patient_num: int, channel: str, contact: str, regi
 
 def comm_opt_outs(r: Row, region: str) -> list[Row]:
     """A commoptout row: one opt-out per channel whose flags stop what we send."""
-    if r["PatStatus"] in (None, PAT_DELETED):
+    if not mirrored(r["PatStatus"]):
         return []
     wanted = (("sms", r["OptOutSms"], r["WirelessPhone"]), ("email", r["OptOutEmail"], r["Email"]))
     return [
@@ -337,6 +344,6 @@ def comm_opt_outs(r: Row, region: str) -> list[Row]:
 
 def text_opt_out(r: Row, region: str) -> Row | None:
     """patient.TxtMsgOk = No: the patient asked for no texts (Open Dental sets it on STOP)."""
-    if r["PatStatus"] == PAT_DELETED or r["TxtMsgOk"] != TXT_MSG_NO:
+    if not mirrored(r["PatStatus"]) or r["TxtMsgOk"] != TXT_MSG_NO:
         return None
     return opt_out(f"{TXT_MSG_OPT_OUT_ID}{r['k']}", r["k"], "sms", r["WirelessPhone"], region)
