@@ -30,6 +30,14 @@ class ConnectorBatch:
     # Every id the PMS still holds for the entity: mirrored rows outside it are tombstoned
     # (for PMS tables that delete rows without leaving a trace).
     present_ids: set[str] | None = None
+    # Only mirrored ids starting with this are compared with `present_ids`: rows of the same
+    # entity from elsewhere (Chairfill's own "chairfill:..." opt-outs and contacts, another
+    # PMS table feeding the entity) are not the PMS table's to delete.
+    present_scope: str = ""
+    # A row field the PMS keeps no time for (an opt-out's `opted_out_at`): the run's time for
+    # a row the mirror does not hold live yet, the mirrored value otherwise, so reading the
+    # row again changes nothing.
+    first_seen: str | None = None
     # The entity's high-water mark after this batch (None: unchanged).
     cursor: str | None = None
     # PMS rows read but not mirrored (a code we cannot store, a status we do not keep).
@@ -96,7 +104,9 @@ async def run_connector(
         async for batch in connector.pull(entity, cursors.get(entity)):
             deletes = list(batch.deletes)
             if batch.present_ids is not None:
-                live = await repository.live_external_ids(session, entity, tenant_id, location_id)
+                live = await repository.live_external_ids(
+                    session, entity, tenant_id, location_id, scope=batch.present_scope
+                )
                 deletes += sorted(live - batch.present_ids)
             await _write(session, batch, deletes, counts, tenant_id, location_id, now)
             if batch.cursor is not None:
@@ -118,6 +128,12 @@ async def _write(
     counts.skipped += batch.skipped
     counts.contacts_dropped += batch.contacts_dropped
     rows = batch.rows
+    if batch.first_seen is not None and rows:
+        column = batch.first_seen
+        seen = await repository.live_values(
+            session, batch.entity, tenant_id, location_id, column, [r["external_id"] for r in rows]
+        )
+        rows = [r | {column: seen.get(r["external_id"], now)} for r in rows]
     # sync_batch takes at most ingest.MAX_ROWS of each; big deletes go in their own calls.
     for start in range(0, max(len(rows), len(deletes), 1), ingest.MAX_ROWS):
         result = await ingest.sync_batch(

@@ -6,14 +6,40 @@ SNAPSHOT`), so rows that reference each other agree. Changes are found by each t
 next run reads from a minute before it, because a row stamped before our snapshot may
 commit after it. Re-reading a row is harmless: an unchanged upsert writes nothing.
 
+What feeds each mirror entity:
+  providers          provider
+  operatories        operatory (all of it each run: no stamp)
+  appointment-types  appointmenttype (all of it each run: no stamp)
+  patients           patient (+ the last completed procedure's date)
+  schedules          schedule + scheduleop (provider hours, blockouts)
+  appointments       appointment, deletions from deletedobject
+  recalls            recall + recalltype
+  treatment-plans    treatplan
+  procedures         procedurelog + procedurecode + treatplanattach
+  ledger             the guarantor's patient row: BalTotal - InsEst, Bal_0_30, Bal_31_60,
+                     Bal_61_90, BalOver90; in collections when the family's BillingType is
+                     the definition (Category 4) whose ItemValue is "C"
+  communications     commlog (Mode_ email/mail/phone/text, SentOrReceived, CommDateTime,
+                     the commlog type's usage or name as the kind); notes and in-person
+                     entries are skipped
+  opt-outs           commoptout (OptOutSms / OptOutEmail flags All, WebSchedRecall or
+                     WebSchedASAP -> an sms / email opt-out) and patient.TxtMsgOk = No
+                     (-> an sms opt-out), each with the patient's mobile or email
+
 Deletions: appointments through `deletedobject` (ObjectType 0), patients and procedures
 through their status (PatStatus 4, ProcStatus 6); tables whose rows are deleted without a
-trace (operatory, appointmenttype, schedule, recall, treatplan) by comparing keys.
-Mapping of each record: opendental_rows.py; the tables: opendental_schema.py."""
+trace (operatory, appointmenttype, schedule, recall, treatplan, commlog, commoptout) by
+comparing keys; a ledger row goes when its patient stops heading a family (or is
+deleted), an sms opt-out from TxtMsgOk when the answer is no longer No. Rows of patients
+Open Dental marked deleted are not mirrored. The ledger and TxtMsgOk are read
+incrementally by the patient's DateTStamp; commlog by its own; commoptout, which has no
+stamp, whole each run. Mapping of each record: opendental_rows.py; the tables and where
+their names were checked: opendental_schema.py."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -73,6 +99,33 @@ PROCEDURES = (
 )
 
 
+# Ledger: the guarantor's aging columns (the whole family's, kept on the guarantor's row).
+LEDGER = (
+    "SELECT PatNum AS k, Guarantor, PatStatus, BillingType, BalTotal, InsEst, Bal_0_30, "
+    "Bal_31_60, Bal_61_90, BalOver90, DateTStamp AS stamp FROM patient"
+)
+COLLECTION_BILLING_TYPES = (
+    f"SELECT DefNum FROM definition WHERE Category = {od.DEF_BILLING_TYPES} "
+    f"AND LOWER(TRIM(ItemValue)) = '{od.COLLECTIONS_ITEM_VALUE}'"
+)
+# In the cursor after the stamp: the collections billing types it was read with.
+LEDGER_COLLECTIONS = " collections="
+COMMUNICATIONS = (
+    "SELECT c.CommlogNum AS k, c.PatNum, c.CommDateTime, c.Mode_, c.SentOrReceived, "
+    "c.CommSource, d.ItemName AS TypeName, d.ItemValue AS TypeUsage, p.PatStatus, "
+    "c.DateTStamp AS stamp FROM commlog c LEFT JOIN definition d ON d.DefNum = c.CommType "
+    "LEFT JOIN patient p ON p.PatNum = c.PatNum"
+)
+COMM_OPT_OUTS = (
+    "SELECT o.CommOptOutNum AS k, o.PatNum, o.OptOutSms, o.OptOutEmail, p.PatStatus, "
+    "p.WirelessPhone, p.Email FROM commoptout o LEFT JOIN patient p ON p.PatNum = o.PatNum"
+)
+TEXT_OPT_OUTS = (
+    "SELECT PatNum AS k, PatStatus, TxtMsgOk, WirelessPhone, DateTStamp AS stamp FROM patient"
+)
+OPTED_OUT_AT = "opted_out_at"
+
+
 def connect_kwargs(dsn: str) -> dict[str, Any]:
     """`mysql://user:password@host:3306/database` -> pymysql.connect arguments."""
     parts = urlsplit(dsn)
@@ -116,6 +169,9 @@ class OpenDentalConnector:
         "recalls",
         "treatment-plans",
         "procedures",
+        "ledger",
+        "communications",
+        "opt-outs",
     )
 
     def __init__(
@@ -195,6 +251,16 @@ class OpenDentalConnector:
                 entity, PROCEDURES, "pl.ProcNum", "pl.DateTStamp", since,
                 lambda r, batch: od.procedure(r, batch), with_batch=True,
             )  # fmt: skip
+        if entity == "ledger":
+            return self._ledger(since)
+        if entity == "communications":
+            return self._mapped(
+                entity, COMMUNICATIONS, "c.CommlogNum", "c.DateTStamp", since,
+                lambda r, batch: od.communication(r, batch, zone), with_batch=True,
+                keys=("commlog", "CommlogNum"), prefix=od.COMMLOG_ID,
+            )  # fmt: skip
+        if entity == "opt-outs":
+            return self._opt_outs(since)
         raise KeyError(f"the Open Dental connector does not feed {entity!r}")
 
     async def _pages(
@@ -227,13 +293,17 @@ class OpenDentalConnector:
         *,
         keys: tuple[str, str] | None = None,
         with_batch: bool = False,
+        prefix: str = "",
+        first_seen: str | None = None,
     ) -> AsyncIterator[ConnectorBatch]:
+        """`prefix` starts the mirror's external id of each record (and scopes the key
+        comparison of `keys`); `first_seen` as in ConnectorBatch."""
         async for page in self._pages(select, key, stamp, since):
-            batch = ConnectorBatch(entity, cursor=_cursor(page, since))
+            batch = ConnectorBatch(entity, cursor=_cursor(page, since), first_seen=first_seen)
             for record in page:
                 row = to_row(record, batch) if with_batch else to_row(record)
                 if row is None:
-                    batch.deletes.append(str(record["k"]))
+                    batch.deletes.append(f"{prefix}{record['k']}")
                 else:
                     batch.rows.append(row)
             yield batch
@@ -241,7 +311,11 @@ class OpenDentalConnector:
         if keys is not None:
             table, column = keys
             present = await self._query(f"SELECT {column} AS k FROM {table}")
-            yield ConnectorBatch(entity, present_ids={str(r["k"]) for r in present})
+            yield ConnectorBatch(
+                entity,
+                present_ids={f"{prefix}{r['k']}" for r in present},
+                present_scope=prefix,
+            )
 
     async def _full(
         self, entity: str, select: str, key: str, to_row: Callable[[Row], Row]
@@ -306,3 +380,36 @@ class OpenDentalConnector:
             cursor = newest or cursor
             deletes = sorted({str(r["ObjectNum"]) for r in page})
             yield ConnectorBatch("appointments", deletes=deletes, cursor=newest)
+
+    async def _ledger(self, since: str | None) -> AsyncIterator[ConnectorBatch]:
+        # Which billing type means collections lives in `definition`, which has no stamp:
+        # when the set changed since the last run, every family is read again.
+        types = {int(r["DefNum"]) for r in await self._query(COLLECTION_BILLING_TYPES)}
+        marker = ",".join(str(t) for t in sorted(types))
+        stamp, _, read_with = (since or "").partition(LEDGER_COLLECTIONS)
+        start = stamp if since is not None and read_with == marker else None
+        async for batch in self._mapped(
+            "ledger", LEDGER, "PatNum", "DateTStamp", start, lambda r: od.ledger(r, types)
+        ):
+            newest = batch.cursor or start
+            cursor = f"{newest}{LEDGER_COLLECTIONS}{marker}" if newest else None
+            yield dataclasses.replace(batch, cursor=cursor)
+
+    async def _opt_outs(self, since: str | None) -> AsyncIterator[ConnectorBatch]:
+        region = self._region
+        # commoptout keeps no stamp (and is small: a row per patient who opted out of
+        # something): all of it every run, opt-outs it no longer holds tombstoned.
+        present: set[str] = set()
+        async for page in self._pages(COMM_OPT_OUTS, "o.CommOptOutNum", "", None):
+            rows = [row for record in page for row in od.comm_opt_outs(record, region)]
+            present.update(row["external_id"] for row in rows)
+            yield ConnectorBatch("opt-outs", rows=rows, first_seen=OPTED_OUT_AT)
+        yield ConnectorBatch("opt-outs", present_ids=present, present_scope=od.COMM_OPT_OUT_ID)
+        # TxtMsgOk = No on the patient, by the patient's stamp; a patient whose answer is
+        # no longer No loses the opt-out.
+        async for batch in self._mapped(
+            "opt-outs", TEXT_OPT_OUTS, "PatNum", "DateTStamp", since,
+            lambda r: od.text_opt_out(r, region), prefix=od.TXT_MSG_OPT_OUT_ID,
+            first_seen=OPTED_OUT_AT,
+        ):  # fmt: skip
+            yield batch

@@ -24,6 +24,38 @@ TREATMENT_PLAN_STATUS = {0: "proposed", 1: "proposed", 2: "inactive"}
 PROC_TREATMENT_PLANNED, PROC_DONE = 1, {2, 3, 4}
 SCHED_PROVIDER, SCHED_BLOCKOUT = 1, 2
 _CODE = re.compile(r"[A-Za-z0-9.\-]{1,16}")
+_CENTS = Decimal("0.01")
+
+# definition.Category of the billing types; the one whose ItemValue is "C" is collections.
+DEF_BILLING_TYPES, COLLECTIONS_ITEM_VALUE = 4, "c"
+# commlog.Mode_: email, mail, phone, text; "email and text" counts as the text (the channel
+# the patient is most likely to have noticed). None (a chart note) and InPerson are not a
+# contact on a channel we send on: skipped.
+COMM_MODE_CHANNEL = {1: "email", 2: "letter", 3: "phone", 5: "sms", 6: "sms"}
+COMM_RECEIVED = 2  # commlog.SentOrReceived; 1 Sent and 0 Neither are the office's contacts
+COMM_SOURCE = {
+    0: "opendental",
+    1: "opendental_websched",
+    2: "opendental_program",
+    3: "opendental_reminder",
+    4: "opendental_eservices",
+    6: "opendental_thank_you",
+    7: "opendental_api",
+}
+# A commlog type's usage (definition.ItemValue) names what the contact was about.
+COMM_USAGE_KIND = {"APPT": "appointment", "RECALL": "recall", "REACT": "reactivation"}
+# commoptout flags that stop what Chairfill sends: everything, or the recall / reactivation
+# texts and emails (Web Sched Recall) and the open-slot offers (Web Sched ASAP). A patient
+# who only refused, say, eConfirmations still gets our recall messages, as in Open Dental.
+OPT_OUT_ALL, OPT_OUT_WEB_SCHED_RECALL, OPT_OUT_WEB_SCHED_ASAP = 1, 16, 32
+OPT_OUT_CHAIRFILL = OPT_OUT_ALL | OPT_OUT_WEB_SCHED_RECALL | OPT_OUT_WEB_SCHED_ASAP
+TXT_MSG_NO = 2
+
+# Mirror external ids of rows with no one-to-one Open Dental key (or sharing a table with
+# rows Chairfill writes itself, "chairfill:..."): the Open Dental table names the row.
+COMMLOG_ID = "commlog:"
+COMM_OPT_OUT_ID = "commoptout:"
+TXT_MSG_OPT_OUT_ID = "txtmsgok:"
 
 
 def to_date(value: Any) -> dt.date | None:
@@ -48,12 +80,38 @@ def interval_months(packed: int) -> int | None:
     return months if 1 <= months <= 120 else None
 
 
+def _slug(text: str) -> str:
+    return "_".join(re.findall(r"[a-z0-9]+", text.lower()))[:32]
+
+
 def recall_type(description: str) -> str:
     text = description.lower()
     for known in ("perio", "prophy"):
         if known in text:
             return known
-    return "_".join(re.findall(r"[a-z0-9]+", text))[:32] or "recall"
+    return _slug(text) or "recall"
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(_CENTS)
+
+
+def contact_kind(usage: str | None, type_name: str | None) -> str | None:
+    """A commlog's kind from its type: the type's usage when it names one, else its name
+    ("Statement Sent" -> statement_sent)."""
+    known = COMM_USAGE_KIND.get((usage or "").strip().upper())
+    return known or _slug(type_name or "") or None
+
+
+def mirrored(pat_status: int | None) -> bool:
+    """Whether `patient` mirrors a patient of this PatStatus (no: deleted, or a row that is
+    missing); rows of other tables that name one are not mirrored either, since their
+    patient reference would not resolve."""
+    return pat_status in PATIENT_STATUS
+
+
+def opts_out(flags: int) -> bool:
+    return bool(flags & OPT_OUT_CHAIRFILL)
 
 
 def provider(r: Row) -> Row:
@@ -210,3 +268,82 @@ def procedure(r: Row, batch: ConnectorBatch) -> Row | None:
         "planned_date": to_date(r["DateTP"]),
         "completed_date": to_date(r["ProcDate"]) if done else None,
     }
+
+
+def ledger(r: Row, collection_types: set[int]) -> Row | None:
+    """The family account, from the guarantor's patient row (Open Dental keeps the aging of
+    the whole family there). A patient who heads no family (any more) has no ledger."""
+    if not mirrored(r["PatStatus"]) or r["Guarantor"] != r["k"]:
+        return None
+    return {
+        "external_id": str(r["k"]),
+        "guarantor_external_id": str(r["k"]),
+        # What the family owes after the insurance estimate (Open Dental's "Pat" column in
+        # aging); BalTotal alone counts what insurance is expected to pay.
+        "balance": money(r["BalTotal"]) - money(r["InsEst"]),
+        "in_collections": r["BillingType"] in collection_types,
+        "aging_0_30": money(r["Bal_0_30"]),
+        "aging_31_60": money(r["Bal_31_60"]),
+        "aging_61_90": money(r["Bal_61_90"]),
+        "aging_over_90": money(r["BalOver90"]),
+    }
+
+
+def communication(r: Row, batch: ConnectorBatch, zone: ZoneInfo) -> Row | None:
+    if not mirrored(r["PatStatus"]):
+        return None  # deleted (or merged into another patient)
+    channel, at = COMM_MODE_CHANNEL.get(r["Mode_"]), r["CommDateTime"]
+    if channel is None or not isinstance(at, dt.datetime) or at.year < 1880:
+        batch.skipped += 1  # a note, an in-person talk, or no time: not a contact we count
+        return None
+    return {
+        "external_id": f"{COMMLOG_ID}{r['k']}",
+        "patient_external_id": str(r["PatNum"]),
+        "channel": channel,
+        "direction": "inbound" if r["SentOrReceived"] == COMM_RECEIVED else "outbound",
+        # CommDateTime is the practice's wall clock.
+        "contacted_at": at.replace(tzinfo=zone).astimezone(dt.UTC),
+        "source": COMM_SOURCE.get(r["CommSource"] or 0, "opendental"),
+        "kind": contact_kind(r["TypeUsage"], r["TypeName"]),
+    }
+
+
+def _contact(value: str, channel: str, region: str) -> str | None:
+    try:
+        if not value.strip():
+            return None
+        return normalize_phone(value, region) if channel == "sms" else normalize_email(value)
+    except ValueError:
+        return None  # the opt-out still holds for the patient
+
+
+def opt_out(external_id: str, patient_num: int, channel: str, contact: str, region: str) -> Row:
+    """An opt-out of the patient and of their number or address: a STOP holds for the
+    number (as carriers apply it), so a mobile a household shares is opted out for all.
+    `opted_out_at` is filled in by the runner (ConnectorBatch.first_seen)."""
+    return {
+        "external_id": external_id,
+        "patient_external_id": str(patient_num),
+        "contact_value": _contact(contact, channel, region),
+        "channel": channel,
+        "source": "opendental",
+    }
+
+
+def comm_opt_outs(r: Row, region: str) -> list[Row]:
+    """A commoptout row: one opt-out per channel whose flags stop what we send."""
+    if not mirrored(r["PatStatus"]):
+        return []
+    wanted = (("sms", r["OptOutSms"], r["WirelessPhone"]), ("email", r["OptOutEmail"], r["Email"]))
+    return [
+        opt_out(f"{COMM_OPT_OUT_ID}{r['k']}:{channel}", r["PatNum"], channel, contact, region)
+        for channel, flags, contact in wanted
+        if opts_out(flags or 0)
+    ]
+
+
+def text_opt_out(r: Row, region: str) -> Row | None:
+    """patient.TxtMsgOk = No: the patient asked for no texts (Open Dental sets it on STOP)."""
+    if not mirrored(r["PatStatus"]) or r["TxtMsgOk"] != TXT_MSG_NO:
+        return None
+    return opt_out(f"{TXT_MSG_OPT_OUT_ID}{r['k']}", r["k"], "sms", r["WirelessPhone"], region)

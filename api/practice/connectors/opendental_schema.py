@@ -14,6 +14,25 @@ Enums as Open Dental stores them:
   schedule.SchedType          0 Practice, 1 Provider, 2 Blockout, 3 Employee
   deletedobject.ObjectType    0 Appointment, 1 ScheduleProv, 2 RecallPatNum
   recall.RecallInterval       packed: days | weeks << 8 | months << 16 | years << 24
+  definition.Category         4 BillingTypes (ItemValue 'C': the collections billing type),
+                              27 CommLogTypes (ItemValue: usage APPT, FIN, RECALL, MISC,
+                              TEXT, REACT, or blank)
+  commlog.Mode_               0 None, 1 Email, 2 Mail, 3 Phone, 4 InPerson, 5 Text,
+                              6 EmailAndText
+  commlog.SentOrReceived      0 Neither, 1 Sent, 2 Received
+  commlog.CommSource          0 User, 1 WebSched, 2 ProgramLink, 3 ApptReminder, 4 EServices,
+                              5 SupplementalBackup, 6 ApptThankYou, 7 FHIR (and the API)
+  commoptout.OptOutSms/Email  flags: 1 All, 2 eConfirm, 4 eReminder, 8 eThankYou,
+                              16 WebSchedRecall, 32 WebSchedASAP, 64 PatientPortalInvites,
+                              128 Verify, 256 Statements, 512 Arrivals, 1024 Birthdays
+
+Sources for the ledger, commlog and opt-out columns (checked, not guessed): Open Dental's
+own table classes in github.com/OpenDental/opendental (OpenDentBusiness/TableTypes
+Patient.cs, Commlog.cs, CommOptOut.cs, Def.cs, the 24.x line), its A/R Manager (a billing
+type whose ItemValue is "C", case-insensitive, is the collections type), the manual's
+"Definitions: Commlog Types" page (v23.2), and the CREATE TABLE statements of a MariaDB
+10.11 Open Dental database dumped in 2025 (column names and types). The aging columns are
+"only stored with the guarantor" and are for the whole family.
 """
 
 from __future__ import annotations
@@ -42,6 +61,10 @@ TABLES: dict[str, str] = {
         HmPhone varchar(30) NOT NULL DEFAULT '', PreferContactMethod tinyint NOT NULL DEFAULT 0,
         TxtMsgOk tinyint NOT NULL DEFAULT 0, Guarantor bigint NOT NULL DEFAULT 0,
         PriProv bigint NOT NULL DEFAULT 0, DateFirstVisit date NOT NULL DEFAULT '0001-01-01',
+        BillingType bigint NOT NULL DEFAULT 0, Bal_0_30 double NOT NULL DEFAULT 0,
+        Bal_31_60 double NOT NULL DEFAULT 0, Bal_61_90 double NOT NULL DEFAULT 0,
+        BalOver90 double NOT NULL DEFAULT 0, InsEst double NOT NULL DEFAULT 0,
+        BalTotal double NOT NULL DEFAULT 0,
         DateTStamp {STAMP}, KEY IndexGuarantor (Guarantor), KEY DateTStamp (DateTStamp)""",
     "appointment": f"""
         AptNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, PatNum bigint NOT NULL DEFAULT 0,
@@ -90,6 +113,24 @@ TABLES: dict[str, str] = {
         ScheduleOpNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,
         ScheduleNum bigint NOT NULL DEFAULT 0, OperatoryNum bigint NOT NULL DEFAULT 0,
         KEY ScheduleNum (ScheduleNum)""",
+    "definition": """
+        DefNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, Category tinyint NOT NULL DEFAULT 0,
+        ItemOrder int NOT NULL DEFAULT 0, ItemName varchar(255) NOT NULL DEFAULT '',
+        ItemValue varchar(255) NOT NULL DEFAULT '', ItemColor int NOT NULL DEFAULT 0,
+        IsHidden tinyint NOT NULL DEFAULT 0""",
+    "commlog": f"""
+        CommlogNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, PatNum bigint NOT NULL DEFAULT 0,
+        CommDateTime datetime NOT NULL DEFAULT '0001-01-01 00:00:00',
+        CommType bigint NOT NULL DEFAULT 0, Note text, Mode_ tinyint unsigned NOT NULL DEFAULT 0,
+        SentOrReceived tinyint unsigned NOT NULL DEFAULT 0, UserNum bigint NOT NULL DEFAULT 0,
+        DateTStamp {STAMP}, CommSource tinyint DEFAULT NULL,
+        ProgramNum bigint NOT NULL DEFAULT 0,
+        DateTEntry datetime NOT NULL DEFAULT '0001-01-01 00:00:00',
+        KEY PatNum (PatNum), KEY CommDateTime (CommDateTime)""",
+    "commoptout": """
+        CommOptOutNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        PatNum bigint NOT NULL DEFAULT 0, OptOutSms int NOT NULL DEFAULT 0,
+        OptOutEmail int NOT NULL DEFAULT 0, KEY PatNum (PatNum)""",
     "deletedobject": f"""
         DeletedObjectNum bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,
         ObjectNum bigint NOT NULL DEFAULT 0, ObjectType int NOT NULL DEFAULT 0,

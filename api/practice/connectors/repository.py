@@ -15,15 +15,46 @@ from api.practice.ingest_specs import ENTITIES
 
 
 async def live_external_ids(
-    session: AsyncSession, entity: str, tenant_id: str, location_id: str
+    session: AsyncSession, entity: str, tenant_id: str, location_id: str, *, scope: str = ""
 ) -> set[str]:
+    """External ids of the entity's live rows at the location (those starting with `scope`)."""
     model: Any = ENTITIES[entity].model
     stmt = (
         scoped(model, tenant_id)
         .with_only_columns(model.external_id)
         .where(model.location_id == location_id, model.deleted_at.is_(None))
     )
+    if scope:
+        stmt = stmt.where(model.external_id.startswith(scope, autoescape=True))
     return set((await session.execute(stmt)).scalars())
+
+
+LOOKUP_CHUNK = 5_000
+
+
+async def live_values(
+    session: AsyncSession,
+    entity: str,
+    tenant_id: str,
+    location_id: str,
+    column: str,
+    external_ids: list[str],
+) -> dict[str, Any]:
+    """external id -> `column` of the entity's live rows with these external ids."""
+    model: Any = ENTITIES[entity].model
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), LOOKUP_CHUNK):
+        stmt = (
+            scoped(model, tenant_id)
+            .with_only_columns(model.external_id, getattr(model, column))
+            .where(
+                model.location_id == location_id,
+                model.deleted_at.is_(None),
+                model.external_id.in_(external_ids[start : start + LOOKUP_CHUNK]),
+            )
+        )
+        found.update({r[0]: r[1] for r in await session.execute(stmt)})
+    return found
 
 
 async def get_config(

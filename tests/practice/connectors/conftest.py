@@ -1,5 +1,7 @@
 """A real Open Dental-shaped database on the machine's MariaDB: one database of our own
-per test session (`opendental_test_<pid>`), tables rebuilt for each test."""
+per test worker, tables rebuilt for each test. It is named after the run's own Postgres
+test database (CHAIRFILL_TEST_DB) and the worker, so checkouts testing side by side on one
+MariaDB never share one, and a database a killed run left behind is dropped next time."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import pymysql
 import pytest
 
 from api.practice.connectors.opendental_schema import TABLES, create_statements
+from tests.support.servers import worker_index
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
 
 @pytest.fixture(scope="session")
 def od_server_database() -> Iterator[str]:
-    name = f"opendental_test_{os.getpid()}"
+    name = f"od_{os.environ.get('CHAIRFILL_TEST_DB', 'chairfill_test')}_{worker_index()}"
     try:
         admin = pymysql.connect(**MARIADB, connect_timeout=3, autocommit=True)
     except pymysql.err.OperationalError as exc:
