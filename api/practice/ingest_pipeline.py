@@ -131,7 +131,6 @@ class RowsPipeline:
         now: datetime,
         region: str,
         write: bool,
-        chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         self.session, self.spec = session, spec
         self.tenant_id, self.location_id, self.now, self.region = (
@@ -140,7 +139,10 @@ class RowsPipeline:
         # False once anything is wrong with the batch: later chunks are still validated
         # (every error is reported) but nothing more is written.
         self.writing = write
-        self.chunk_rows = chunk_rows
+        # References are checked while the rows are valid (only then are unknown
+        # references reported), also after an unknown one stopped the writing.
+        self.checking = write
+        self.chunk_rows = CHUNK_ROWS
         self.outcome = RowsOutcome()
         self._row_ids: list[str] = []
         self._staged = False
@@ -159,7 +161,7 @@ class RowsPipeline:
                 if writing is not None:
                     await writing
                     writing = None
-                if self.writing and chunk:
+                if self.checking and chunk:
                     writing = asyncio.create_task(self._write(chunk, start))
                     # Let it send its first statement before the next chunk's validation.
                     await asyncio.sleep(0)
@@ -193,7 +195,7 @@ class RowsPipeline:
             valid.extend(piece)
             await asyncio.sleep(0)
         if self.outcome.invalid:
-            self.writing = False
+            self.writing = self.checking = False
             return []
         seen = self.outcome.external_ids
         for i, row in enumerate(valid, start):
@@ -206,7 +208,7 @@ class RowsPipeline:
                         f"rows[{seen[external_id]}]",
                     )
                 )
-                self.writing = False
+                self.writing = self.checking = False
             else:
                 seen[external_id] = i
         return valid
@@ -303,6 +305,8 @@ class RowsPipeline:
 
     async def _resolve_later(self) -> None:
         """Self-references to rows of a later chunk: set now, or unknown after all."""
+        if not self.checking:
+            return
         fixes: dict[str, list[tuple[str, str]]] = {}
         for ref_index, ref, index, external_id, target in self._later:
             found = self.outcome.external_ids.get(target)
