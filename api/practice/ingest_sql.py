@@ -4,11 +4,12 @@ upserted from there with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`. (COP
 the client a fraction of what binding one array per column does.)
 
 References arrive as external ids. They are resolved with one indexed look-up per
-referenced table and batch (`ids_by_external_id`), not with a sub-select per row: a
+referenced table and chunk (`ids_by_external_id`), not with a sub-select per row: a
 per-row plan is at the mercy of table statistics, and right after a first bulk load those
 are stale (a 10,000-row batch took 65 s instead of 0.1 s when the planner picked the
-wrong index for the per-row look-up). Ids never change once given, so a resolved id stays
-valid; the foreign keys check it again."""
+wrong index for the per-row look-up). Ids never change once given and mirror rows are
+only tombstoned, so a resolved id stays valid (most tables' foreign keys check it again;
+a patient's guarantor and provider rely on this alone, alembic 0014)."""
 
 from __future__ import annotations
 
