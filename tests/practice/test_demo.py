@@ -7,6 +7,8 @@ from sqlalchemy import text
 
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
+from api.practice import ingest_sql
+from api.practice.demo import bulk_indexes
 from api.practice.demo.generator import DemoSpec, patient_chunks, resources
 from api.practice.demo.loader import load_practice
 from api.practice.ingest_specs import ENTITIES, ENTITY_ORDER
@@ -139,3 +141,48 @@ async def test_demo_patients_are_readable_through_the_api(practice, sessions, cl
     assert len(seen) == 300
     assert all(p["id"].startswith("pat_") for p in seen)
     assert any(p["mobile"] and p["mobile"].startswith("+1") for p in seen)
+
+
+async def _index_definitions(sessions) -> list[tuple[str, str]]:
+    tables = [spec.table_name for spec in ENTITIES.values()]
+    async with sessions() as session:
+        result = await session.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables) "
+                "ORDER BY indexname"
+            ),
+            {"tables": tables},
+        )
+        return [(name, definition) for name, definition in result]
+
+
+async def test_a_load_into_empty_tables_builds_the_indexes_afterwards(
+    practice, sessions, monkeypatch
+):
+    before = await _index_definitions(sessions)
+    assert any(name.startswith("uq_patients") for name, _ in before)
+    dropped: list[str] = []
+    drop_for_load = bulk_indexes.drop_for_load
+
+    async def watched(connection, tables):
+        dropped.extend(await drop_for_load(connection, tables))
+        # Inside the load's transaction the unique key is gone until the rows are in.
+        assert not await connection.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'uq_patients%'"
+        )
+        return dropped
+
+    monkeypatch.setattr(bulk_indexes, "drop_for_load", watched)
+    async with unit_of_work(sessions) as session:
+        await load_practice(
+            session, tenant_id=practice.tenant.id, location_ids=[practice.locations[0].id],
+            spec=DemoSpec(patients=200, seed=9, today=TODAY), now=utcnow(), via="copy",
+        )  # fmt: skip
+    assert len(dropped) > len(ENTITIES)  # every table's unique key, and the plain indexes
+    assert await _index_definitions(sessions) == before
+    # Tables that hold rows keep their indexes.
+    async with unit_of_work(sessions) as session:
+        await session.execute(text("SELECT 1"))
+        connection = await ingest_sql.driver_connection(session)
+        tables = [spec.table_name for spec in ENTITIES.values()]
+        assert await drop_for_load(connection, tables) == []

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.practice import freshness, ingest, ingest_sql
 from api.practice.batch_ids import new_ids
+from api.practice.demo import bulk_indexes
 from api.practice.demo.copy_text import ChunkContext, EncodedRows, encode_chunk
 from api.practice.demo.generator import (
     Chunk,
@@ -74,9 +75,13 @@ async def load_practice(
         raise ValueError(f"{spec.locations} location(s) in the spec, {len(location_ids)} given")
     result = LoadResult()
     if via == "copy":
+        tables = [s.table_name for s in ENTITIES.values()]
+        connection = await _begun(session)
+        rebuild = await bulk_indexes.drop_for_load(connection, tables)
         for index, location_id in enumerate(location_ids):
             copier = Copier(session, tenant_id, location_id, now)
             await copier.copy_location(spec, index, result, progress)
+        await bulk_indexes.rebuild_after_load(connection, rebuild, tables)
         return result
     for index, location_id in enumerate(location_ids):
         for chunk in chunks_of(spec, index):
