@@ -62,8 +62,8 @@ class Row(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _blanks_are_absent(cls, data: Any) -> Any:
-        # One pass per row (cheaper than a validator per optional field).
-        if isinstance(data, dict) and any(v == "" for v in data.values()):
+        # One pass per row, in C (cheaper than a validator per optional field).
+        if isinstance(data, dict) and "" in data.values():
             return {k: _blank_to_none(v) for k, v in data.items()}
         return data
 

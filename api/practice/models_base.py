@@ -42,12 +42,6 @@ def mirror_table_args(*extra: Any) -> tuple[Any, ...]:
     )
 
 
-def ref(table: str, column: str, *, deferred: bool = False) -> ForeignKeyConstraint:
-    """A reference to another mirrored row of the same tenant. `deferred` (checked at
-    commit) for references within one table, which one bulk batch may resolve in any order."""
-    return ForeignKeyConstraint(
-        ["tenant_id", column],
-        [f"{table}.tenant_id", f"{table}.id"],
-        deferrable=deferred or None,
-        initially="DEFERRED" if deferred else None,
-    )
+def ref(table: str, column: str) -> ForeignKeyConstraint:
+    """A reference to another mirrored row of the same tenant."""
+    return ForeignKeyConstraint(["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"])

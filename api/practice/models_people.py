@@ -8,7 +8,7 @@ from sqlalchemy import ARRAY, Boolean, CheckConstraint, Date, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
-from api.practice.models_base import MirrorColumns, mirror_table_args, ref
+from api.practice.models_base import MirrorColumns, mirror_table_args
 
 PATIENT_STATUSES = ("active", "inactive", "archived", "deceased")
 COMMUNICATION_PREFERENCES = ("sms", "email", "phone", "none")
@@ -53,8 +53,6 @@ class AppointmentType(MirrorColumns, Base):
 class Patient(MirrorColumns, Base):
     __tablename__ = "patients"
     __table_args__ = mirror_table_args(
-        ref("patients", "guarantor_id", deferred=True),
-        ref("providers", "primary_provider_id"),
         _one_of("status", PATIENT_STATUSES),
         _one_of("communication_preference", COMMUNICATION_PREFERENCES),
         Index("ix_patients_tenant_location_status", "tenant_id", "location_id", "status"),
@@ -75,6 +73,8 @@ class Patient(MirrorColumns, Base):
     email_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     # The PMS's family / household key, as the bridge sends it.
     household_id: Mapped[str | None] = mapped_column(String(64))
+    # Our ids, resolved by the sync from the PMS's; no foreign keys (alembic 0014: the
+    # sync checks them, and mirror rows are only ever tombstoned).
     guarantor_id: Mapped[str | None] = mapped_column(String(40))
     primary_provider_id: Mapped[str | None] = mapped_column(String(40))
     first_visit_date: Mapped[date | None] = mapped_column(Date)

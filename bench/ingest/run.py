@@ -8,24 +8,30 @@ Builds a scratch database (`cf_practice_bench`, migrated from scratch), one tena
 location, and measures, in one run and on the same generated rows:
 
 * patients and appointments through `api.practice.ingest.sync_batch` (the function every
-  source uses: validation, reference checks, `INSERT ... SELECT FROM unnest(...) ON
-  CONFLICT DO UPDATE`, watermark bookkeeping), 10,000-row batches, each its own
-  transaction: first load (inserts), a re-sync with every row changed (updates) and one
-  with nothing changed;
-* the same upsert statement fed row by row with asyncpg `executemany` (the alternative);
+  source uses: validation, reference checks, chunks COPYed into a staging table and
+  upserted with `INSERT ... SELECT ... ON CONFLICT DO UPDATE` while the next chunk is
+  validated, watermark bookkeeping), 10,000-row batches, each its own transaction: first
+  load (inserts), a re-sync with every row changed (updates) and one with nothing changed;
 * the HTTP endpoint `POST /v1/sync/locations/{id}/patients` (in-process ASGI, 10,000 rows
-  per request, JSON parsing, auth, idempotency, one transaction);
+  per request, JSON parsing, auth, idempotency, one transaction; the request bodies are
+  encoded before the clock starts, as a bridge would send them);
 * `COPY` of the same patient / appointment tuples into an index-less scratch table.
+
+Besides wall-clock time, each line gives the CPU time per row of this Python process and
+of the PostgreSQL backends of the scratch database (read from /proc, so PostgreSQL must
+run on this machine), which a busy machine disturbs much less than the wall clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -41,13 +47,16 @@ from api.core.migrate import upgrade
 from api.core.settings import RateLimitSettings, Settings
 from api.main import create_app
 from api.oauth2 import service as oauth_service
-from api.practice import ingest, ingest_sql
+from api.practice import ingest
+from api.practice.batch_ids import new_ids
+from api.practice.ingest_pipeline import validate_rows
 from api.practice.ingest_specs import ENTITIES
 from api.tenancy import service as tenancy_service
 from api.tenancy.schemas import LocationCreate, TenantCreate
 
 BATCH = 10_000
 DB_NAME = "cf_practice_bench"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gia", "Hugo", "Ines", "Jon"]
 LAST = ["Rivera", "Nguyen", "Okafor", "Smith", "Kowalski", "Haddad", "Tanaka", "Silva"]
 STATUSES = ["active"] * 8 + ["inactive", "archived"]
@@ -108,12 +117,54 @@ def recreate_database(admin_url: str) -> str:
     return url.set(database=DB_NAME).render_as_string(hide_password=False)
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process of this machine (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class BackendClock:
+    """CPU time of the scratch database's PostgreSQL backends (the sessions' pool and any
+    connection the measured work opens and keeps until `stop`)."""
+
+    def __init__(self, admin: asyncpg.Connection) -> None:
+        self.admin = admin
+
+    async def _pids(self) -> list[int]:
+        rows = await self.admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            DB_NAME,
+        )
+        return [r["pid"] for r in rows]
+
+    async def start(self) -> None:
+        self.begin = {pid: process_cpu(pid) for pid in await self._pids()}
+        self.seen = dict(self.begin)
+
+    async def sample(self) -> None:
+        """Note the backends' CPU now (call before closing connections the work opened)."""
+        for pid in await self._pids():
+            self.seen[pid] = process_cpu(pid)
+
+    async def stop(self) -> float:
+        await self.sample()
+        return sum(cpu - self.begin.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
 class Bench:
     def __init__(self, database_url: str, redis_url: str) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
         self.sessions = session_maker(database_url)
         self.results: list[tuple[str, int, float]] = []
+
+    async def open_clock(self) -> None:
+        self.admin = await asyncpg.connect(self.database_url)
+        self.clock = BackendClock(self.admin)
 
     async def setup(self) -> None:
         async with unit_of_work(self.sessions) as session:
@@ -147,60 +198,54 @@ class Bench:
         return totals
 
     async def timed(self, label: str, n: int, work: Callable[[], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
+        await self.clock.start()
+        cpu, started = time.process_time(), time.perf_counter()
         outcome = await work()
         elapsed = time.perf_counter() - started
+        python = time.process_time() - cpu
+        postgres = await self.clock.stop()
         self.results.append((label, n, elapsed))
-        print(f"  {label:<58} {n:>9,} rows {elapsed:7.2f} s {n / elapsed:>10,.0f} rows/s")
+        print(
+            f"  {label:<56} {n:>9,} rows {elapsed:7.2f} s {n / elapsed:>9,.0f} rows/s"
+            f"   cpu/row: python {python / n * 1e6:5.1f} us, postgres {postgres / n * 1e6:5.1f} us"
+            f"   load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         return outcome
 
-    async def _arrays(self, session: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+    def copy_tuples(self, entity: str, rows: list[dict[str, Any]]) -> Any:
+        """The validated (id, external id, columns...) tuples of `rows`, prepared outside
+        the timing; references are left out (the floor has no look-ups to make)."""
         spec = ENTITIES[entity]
-        valid = ingest.validate_rows(spec, rows, "US", ingest._Errors())
-        resolved = await ingest.resolve_references(
-            session, spec, valid, self.tenant_id, self.location_id, ingest._Errors()
-        )
-        ids = ingest.new_ids(spec.id_kind, len(valid))
-        batch_ids = {r.external_id: i for r, i in zip(valid, ids, strict=True)}  # type: ignore[attr-defined]
-        return spec, ingest._column_arrays(spec, valid, ids, resolved, batch_ids)
-
-    async def executemany(self, entity: str, rows: list[dict[str, Any]]) -> None:
-        """The same upsert statement, one parameter set per row (asyncpg executemany)."""
-        for start in range(0, len(rows), BATCH):
-            async with unit_of_work(self.sessions, self.tenant_id) as session:
-                spec, arrays = await self._arrays(session, entity, rows[start : start + BATCH])
-                # unnest of one-element arrays: the statement is the production one.
-                records = [[[col[i]] for col in arrays] for i in range(len(arrays[0]))]
-                conn = await ingest_sql.driver_connection(session)
-                now = utcnow()
-                await conn.executemany(
-                    ingest_sql.upsert_statement(spec),
-                    [(self.tenant_id, self.location_id, now, *r) for r in records],
-                )
-
-    async def copy_tuples(self, entity: str, rows: list[dict[str, Any]]) -> Any:
-        """The validated tuples of `rows` (prepared outside the timing)."""
-        async with unit_of_work(self.sessions, self.tenant_id) as session:
-            spec, arrays = await self._arrays(session, entity, rows)
+        valid = validate_rows(spec, rows, "US", [])
+        ids = new_ids(spec.id_kind, len(valid))
         columns = ["id", "external_id", *spec.columns]
-        return spec, columns, list(zip(*arrays[: len(columns)], strict=True))
+        records = [
+            (our_id, row.external_id, *(getattr(row, c) for c in spec.columns))  # type: ignore[attr-defined]
+            for our_id, row in zip(ids, valid, strict=True)
+        ]
+        return spec, columns, records
 
     async def copy_floor(self, prepared: Any) -> None:
         """COPY the same tuples into an index-less scratch table: the floor."""
         spec, columns, records = prepared
+        table = f"scratch_{spec.table_name}"
+        await self.admin.execute(f"DROP TABLE IF EXISTS {table}")
+        await self.admin.execute(
+            f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {spec.table_name} "
+            "WITH NO DATA"
+        )
         conn = await asyncpg.connect(self.database_url)
         try:
-            table = f"scratch_{spec.table_name}"
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-            await conn.execute(
-                f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {spec.table_name} "
-                "WITH NO DATA"
-            )
             await conn.copy_records_to_table(table, records=records, columns=columns)
+            # Counted by the clock while the backend is still there.
+            await self.clock.sample()
         finally:
             await conn.close()
 
-    async def http(self, rows: list[dict[str, Any]]) -> None:
+    @asynccontextmanager
+    async def http_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The app in-process, started before the clock starts (as a server would be)."""
         settings = Settings(
             database_url=self.database_url,
             redis_url=self.redis_url,
@@ -211,17 +256,28 @@ class Bench:
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                for start in range(0, len(rows), BATCH):
-                    response = await client.post(
-                        f"/v1/sync/locations/{self.location_id}/patients",
-                        json={"rows": rows[start : start + BATCH]},
-                        headers={
-                            "Authorization": f"Bearer {self.token}",
-                            "Idempotency-Key": str(uuid.uuid4()),
-                        },
-                        timeout=120,
-                    )
-                    response.raise_for_status()
+                yield client
+
+    async def http(self, client: httpx.AsyncClient, bodies: list[bytes]) -> None:
+        for body in bodies:
+            response = await client.post(
+                f"/v1/sync/locations/{self.location_id}/patients",
+                content=body,
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": str(uuid.uuid4()),
+                },
+                timeout=120,
+            )
+            response.raise_for_status()
+
+
+def request_bodies(rows: list[dict[str, Any]]) -> list[bytes]:
+    return [
+        json.dumps({"rows": rows[start : start + BATCH]}).encode()
+        for start in range(0, len(rows), BATCH)
+    ]
 
 
 async def main(patients: int, appointments: int, http_rows: int) -> None:
@@ -233,10 +289,11 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
     upgrade(database_url)
     bench = Bench(database_url, redis_url)
     await bench.setup()
+    await bench.open_clock()
     p0, p1 = patient_rows(patients), patient_rows(patients, version=1)
     appts = appointment_rows(appointments, patients)
     print(f"postgres: {database_url.rsplit('@', 1)[-1]}   batch: {BATCH:,} rows / transaction")
-    p_tuples = await bench.copy_tuples("patients", p0)
+    p_tuples = bench.copy_tuples("patients", p0)
     await bench.timed(
         "patients  COPY into index-less scratch table (floor)",
         patients,
@@ -253,18 +310,14 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
     await bench.timed(
         "patients  sync_batch: nothing changed", patients, lambda: bench.sync("patients", p1)
     )
-    em = min(patients, 20_000)
-    await bench.timed(
-        "patients  same upsert via executemany (changed rows)",
-        em,
-        lambda: bench.executemany("patients", p0[:em]),
-    )
-    await bench.timed(
-        f"patients  HTTP POST /v1/sync/.../patients ({BATCH:,}/request)",
-        http_rows,
-        lambda: bench.http(p1[:http_rows]),
-    )
-    a_tuples = await bench.copy_tuples("appointments", appts)
+    bodies = request_bodies(p0[:http_rows])
+    async with bench.http_client() as client:
+        await bench.timed(
+            f"patients  HTTP POST /v1/sync/.../patients, rows changed ({BATCH // 1000}k/request)",
+            http_rows,
+            lambda: bench.http(client, bodies),
+        )
+    a_tuples = bench.copy_tuples("appointments", appts)
     await bench.timed(
         "appointments  COPY into index-less scratch table (floor)",
         appointments,
@@ -280,6 +333,7 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
         appointments,
         lambda: bench.sync("appointments", appts),
     )
+    await bench.admin.close()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections import Counter
 
 from sqlalchemy import text
 
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
+from api.practice import ingest_sql
+from api.practice.demo import bulk_indexes, copy_text
+from api.practice.demo.copy_text import ChunkContext
 from api.practice.demo.generator import DemoSpec, patient_chunks, resources
 from api.practice.demo.loader import load_practice
 from api.practice.ingest_specs import ENTITIES, ENTITY_ORDER
@@ -139,3 +143,72 @@ async def test_demo_patients_are_readable_through_the_api(practice, sessions, cl
     assert len(seen) == 300
     assert all(p["id"].startswith("pat_") for p in seen)
     assert any(p["mobile"] and p["mobile"].startswith("+1") for p in seen)
+
+
+async def _index_definitions(sessions) -> list[tuple[str, str]]:
+    tables = [spec.table_name for spec in ENTITIES.values()]
+    async with sessions() as session:
+        result = await session.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables) "
+                "ORDER BY indexname"
+            ),
+            {"tables": tables},
+        )
+        return [(name, definition) for name, definition in result]
+
+
+async def test_a_load_into_empty_tables_builds_the_indexes_afterwards(
+    practice, sessions, monkeypatch
+):
+    before = await _index_definitions(sessions)
+    assert any(name.startswith("uq_patients") for name, _ in before)
+    dropped: list[str] = []
+    drop_for_load = bulk_indexes.drop_for_load
+
+    async def watched(connection, tables):
+        dropped.extend(await drop_for_load(connection, tables))
+        # Inside the load's transaction the unique key is gone until the rows are in.
+        assert not await connection.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'uq_patients%'"
+        )
+        return dropped
+
+    monkeypatch.setattr(bulk_indexes, "drop_for_load", watched)
+    async with unit_of_work(sessions) as session:
+        await load_practice(
+            session, tenant_id=practice.tenant.id, location_ids=[practice.locations[0].id],
+            spec=DemoSpec(patients=200, seed=9, today=TODAY), now=utcnow(), via="copy",
+        )  # fmt: skip
+    assert len(dropped) > len(ENTITIES)  # every table's unique key, and the plain indexes
+    assert await _index_definitions(sessions) == before
+    # Tables that hold rows keep their indexes.
+    async with unit_of_work(sessions) as session:
+        await session.execute(text("SELECT 1"))
+        connection = await ingest_sql.driver_connection(session)
+        tables = [spec.table_name for spec in ENTITIES.values()]
+        assert await drop_for_load(connection, tables) == []
+
+
+async def test_copy_text_escapes_what_would_break_a_line(sessions):
+    names = ["plain", "back\\slash", "tab\there", "two\nlines", "cr\rhere", "\\N", "\\.", ""]
+    rows = [
+        {"external_id": f"E{i}", "first_name": name, "last_name": "Lee", "status": "active"}
+        for i, name in enumerate(names)
+    ]
+    context = ChunkContext("ten_x", "loc_x", dt.datetime(2026, 11, 23, tzinfo=dt.UTC), {})
+    encoded = copy_text._encode(ENTITIES["patients"], rows, {"providers": {}}, context)
+    assert encoded.text.count(b"\n") == len(rows)
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))
+        connection = await ingest_sql.driver_connection(session)
+        await connection.execute("CREATE TEMPORARY TABLE copied (LIKE patients)")
+        await connection.copy_to_table(
+            "copied", source=io.BytesIO(encoded.text), columns=encoded.columns, format="text"
+        )
+        read = await connection.fetch(
+            "SELECT first_name, preferred_name, guarantor_id FROM copied ORDER BY external_id"
+        )
+        await session.rollback()
+    assert [r["first_name"] for r in read] == names
+    assert all(r["preferred_name"] is None and r["guarantor_id"] is None for r in read)

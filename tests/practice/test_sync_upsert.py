@@ -272,3 +272,15 @@ async def test_schedule_rows_are_checked_by_kind(sync):
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["rows[3]"]
     assert (await sync("schedules", rows[:3])).json()["created"] == 3
+
+
+async def test_a_malformed_body_is_refused_as_before(client, practice):
+    # The push route parses JSON with pydantic-core; what it refuses still fails as
+    # FastAPI's own parser would.
+    response = await client.post(
+        f"/v1/sync/locations/{practice.locations[0].id}/patients",
+        content=b'{"rows": [{"external_id": "1",',
+        headers=practice.headers | {"Idempotency-Key": "k-1", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "json" in response.text.lower()

@@ -106,9 +106,21 @@ def patient_chunks(
     spec: DemoSpec, location: int, chunk_patients: int = CHUNK_PATIENTS
 ) -> Iterator[Chunk]:
     """The location's patients and their chart, a chunk of whole households at a time."""
+    for number in range(chunk_count(spec, location, chunk_patients)):
+        yield patient_chunk(spec, location, number, chunk_patients)
+
+
+def chunk_count(spec: DemoSpec, location: int, chunk_patients: int = CHUNK_PATIENTS) -> int:
+    return -(-spec.patients_at(location) // chunk_patients)
+
+
+def patient_chunk(
+    spec: DemoSpec, location: int, number: int, chunk_patients: int = CHUNK_PATIENTS
+) -> Chunk:
+    """Chunk `number` alone (its own random stream: chunks can be made in any process)."""
     total = spec.patients_at(location)
-    for number, start in enumerate(range(0, total, chunk_patients)):
-        yield _Chunk(spec, location, number, start + 1, min(start + chunk_patients, total)).build()
+    start = number * chunk_patients
+    return _Chunk(spec, location, number, start + 1, min(start + chunk_patients, total)).build()
 
 
 class _Chunk:

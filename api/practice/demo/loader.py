@@ -8,11 +8,20 @@ upserting them it COPYs them in with the same ids, columns, resolved references 
 watermark with the same `freshness.record_batch`. COPY into a table with row-level
 security is refused for a role the policy applies to, so the copy loader needs a system
 unit of work (an admin command: `chairfill demo`, `chairfill up --demo`, the benchmark).
-A test loads one seed both ways and compares the tables."""
+A test loads one seed both ways and compares the tables.
+
+The copy loader generates the patients' chunks in worker processes, as COPY text
+(copy_text.py), while this process streams finished chunks into PostgreSQL: generation
+is most of the work, and it overlaps the database's instead of alternating with it."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.practice import freshness, ingest, ingest_sql
 from api.practice.batch_ids import new_ids
-from api.practice.demo.generator import Chunk, DemoSpec, Row, patient_chunks, resources
+from api.practice.demo import bulk_indexes
+from api.practice.demo.copy_text import ChunkContext, EncodedRows, encode_chunk
+from api.practice.demo.generator import (
+    Chunk,
+    DemoSpec,
+    Row,
+    chunk_count,
+    patient_chunks,
+    resources,
+)
 from api.practice.ingest_specs import ENTITIES, EntitySpec
 
 Progress = Callable[[str, int], None]  # (entity, rows just written)
@@ -56,20 +74,36 @@ async def load_practice(
     if len(location_ids) != spec.locations:
         raise ValueError(f"{spec.locations} location(s) in the spec, {len(location_ids)} given")
     result = LoadResult()
+    if via == "copy":
+        tables = [s.table_name for s in ENTITIES.values()]
+        connection = await _begun(session)
+        rebuild = await bulk_indexes.drop_for_load(connection, tables)
+        for index, location_id in enumerate(location_ids):
+            copier = Copier(session, tenant_id, location_id, now)
+            await copier.copy_location(spec, index, result, progress)
+        await bulk_indexes.rebuild_after_load(connection, rebuild, tables)
+        return result
     for index, location_id in enumerate(location_ids):
-        copier = Copier(session, tenant_id, location_id, now) if via == "copy" else None
         for chunk in chunks_of(spec, index):
             for entity, rows in chunk:
-                if not rows:
-                    continue
-                if copier is not None:
-                    await copier.write(entity, rows)
-                else:
+                if rows:
                     await _sync(session, tenant_id, location_id, entity, rows, now)
-                result.add(entity, len(rows))
-                if progress is not None:
-                    progress(entity, len(rows))
+                    _count(result, progress, entity, len(rows))
     return result
+
+
+async def _begun(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside its transaction: SQLAlchemy's adapter
+    begins the transaction with its first statement, and raw statements (COPY, DDL)
+    must never run in autocommit."""
+    await session.execute(text("SELECT 1"))
+    return await ingest_sql.driver_connection(session)
+
+
+def _count(result: LoadResult, progress: Progress | None, entity: str, rows: int) -> None:
+    result.add(entity, rows)
+    if progress is not None:
+        progress(entity, rows)
 
 
 async def _sync(
@@ -92,6 +126,8 @@ async def _sync(
         )
 
 
+# Worker processes generating the patients' chunks (the database takes the other core).
+GENERATOR_PROCESSES = 2
 # Entities other rows refer to: their external id -> our id is kept while loading.
 _REFERENCED = {"providers", "operatories", "appointment-types", "patients", "treatment-plans"}
 
@@ -118,6 +154,66 @@ class Copier:
             await connection.execute("ROLLBACK TO SAVEPOINT demo_copy")
         await connection.execute("RELEASE SAVEPOINT demo_copy")
 
+    async def copy_location(
+        self, spec: DemoSpec, location: int, result: LoadResult, progress: Progress | None
+    ) -> None:
+        """The location's resources, then its patients' chunks from worker processes."""
+        for entity, rows in resources(spec, location):
+            if rows:
+                await self.write(entity, rows)
+                _count(result, progress, entity, len(rows))
+        context = ChunkContext(self.tenant_id, self.location_id, self.now, self.ids)
+        numbers = deque(range(chunk_count(spec, location)))
+        # Spawned, not forked: this process has an event loop, connections and maybe a
+        # progress bar's thread, none of which a fork should copy.
+        spawn = multiprocessing.get_context("spawn")
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(max_workers=GENERATOR_PROCESSES, mp_context=spawn) as pool:
+            pending: deque[asyncio.Future[list[EncodedRows]]] = deque()
+            try:
+                while numbers or pending:
+                    # Chunks in flight: one being written plus one per worker.
+                    while numbers and len(pending) <= GENERATOR_PROCESSES:
+                        work = pool.submit(encode_chunk, spec, location, numbers.popleft(), context)
+                        pending.append(asyncio.wrap_future(work, loop=loop))
+                    for encoded in await pending.popleft():
+                        await self.write_text(encoded)
+                        _count(result, progress, encoded.entity, encoded.rows)
+            finally:
+                for waiting in pending:
+                    waiting.cancel()
+
+    async def write_text(self, encoded: EncodedRows) -> None:
+        """COPY an encoded chunk of one entity (copy_text.py) and count the batch."""
+        connection = await self._connection()
+        spec = ENTITIES[encoded.entity]
+        await connection.copy_to_table(
+            spec.table_name, source=io.BytesIO(encoded.text), columns=encoded.columns,
+            format="text",
+        )  # fmt: skip
+        await self._record(encoded.entity, encoded.rows)
+
+    async def _connection(self) -> Any:
+        if self.checks_off:
+            return await ingest_sql.driver_connection(self.session)
+        connection = await _begun(self.session)
+        await self._skip_reference_triggers(connection)
+        return connection
+
+    async def _record(self, entity: str, rows: int) -> None:
+        counts = freshness.BatchCounts(
+            received=rows, created=rows, updated=0, unchanged=0, deleted=0
+        )
+        await freshness.record_batch(
+            self.session,
+            tenant_id=self.tenant_id,
+            location_id=self.location_id,
+            entity=entity,
+            counts=counts,
+            watermark=self.now,
+            now=self.now,
+        )
+
     def _lookup(self, table: str, external_id: str | None) -> str | None:
         if external_id is None:
             return None
@@ -129,26 +225,9 @@ class Copier:
         own = self.ids.setdefault(spec.table_name, {}) if entity in _REFERENCED else {}
         own.update((row["external_id"], i) for row, i in zip(rows, ids, strict=True))
         columns, records = self._records(spec, rows, ids)
-        if not self.checks_off:
-            # SQLAlchemy's asyncpg adapter begins its transaction with its first statement;
-            # the raw connection's COPY must run inside it, never in autocommit.
-            await self.session.execute(text("SELECT 1"))
-        connection = await ingest_sql.driver_connection(self.session)
-        if not self.checks_off:
-            await self._skip_reference_triggers(connection)
+        connection = await self._connection()
         await connection.copy_records_to_table(spec.table_name, records=records, columns=columns)
-        counts = freshness.BatchCounts(
-            received=len(rows), created=len(rows), updated=0, unchanged=0, deleted=0
-        )
-        await freshness.record_batch(
-            self.session,
-            tenant_id=self.tenant_id,
-            location_id=self.location_id,
-            entity=entity,
-            counts=counts,
-            watermark=self.now,
-            now=self.now,
-        )
+        await self._record(entity, len(rows))
 
     def _records(
         self, spec: EntitySpec, rows: list[Row], ids: list[str]

@@ -1,0 +1,192 @@
+"""The chunked pipeline of sync_batch (api/practice/ingest_pipeline.py): with chunks of
+three rows, a batch is written over several statements while later chunks are still
+being validated. Outcomes must be those of one pass over the whole batch."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from api.core.clock import utcnow
+from api.core.db import unit_of_work
+from api.core.errors import ValidationProblem
+from api.practice import ingest, ingest_pipeline
+from api.practice.batch_ids import new_ids
+from tests.practice.conftest import appointment, count_rows, patient
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(ingest_pipeline, "VALIDATE_SLICE", 2)
+
+
+async def push(sessions: Any, practice: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        return await ingest.sync_batch(
+            session,
+            tenant_id=practice.tenant.id,
+            location_id=practice.locations[0].id,
+            entity=entity,
+            rows=rows,
+            now=utcnow(),
+        )
+
+
+async def problems(sessions: Any, practice: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+    with pytest.raises(ValidationProblem) as caught:
+        await push(sessions, practice, entity, rows)
+    return [(e.field, e.message) for e in caught.value.errors]
+
+
+async def patients_by_external_id(sessions: Any) -> dict[str, Any]:
+    async with sessions() as session:
+        result = await session.execute(
+            text("SELECT external_id, id, guarantor_id, primary_provider_id FROM patients")
+        )
+        return {row.external_id: row for row in result}
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_guarantor_in_a_later_chunk_is_resolved(sessions, practice):
+    # Chunks: [k1 k2 k3] [k4 k5 k6] [mom ...]: every child names a guarantor that is new
+    # and only validated two chunks later.
+    kids = [patient(f"k{i}", guarantor_external_id="mom") for i in range(1, 7)]
+    result = await push(sessions, practice, "patients", [*kids, patient("mom")])
+    assert (result.created, result.updated, result.unchanged) == (7, 0, 0)
+    rows = await patients_by_external_id(sessions)
+    assert {rows[f"k{i}"].guarantor_id for i in range(1, 7)} == {rows["mom"].id}
+    assert rows["mom"].guarantor_id is None
+    # Re-sent as it is: nothing changed, the late fix-up did not count as a change.
+    again = await push(sessions, practice, "patients", [*kids, patient("mom")])
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 7)
+    # An existing child moves to a new guarantor pushed in a later chunk.
+    moved = [patient("k1", guarantor_external_id="dad"), patient("x1"), patient("x2")]
+    result = await push(sessions, practice, "patients", [*moved, patient("dad")])
+    assert (result.created, result.updated, result.unchanged) == (3, 1, 0)
+    rows = await patients_by_external_id(sessions)
+    assert rows["k1"].guarantor_id == rows["dad"].id
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_bad_row_in_a_late_chunk_undoes_the_chunks_already_written(sessions, practice):
+    rows = [patient(str(i)) for i in range(10)]
+    rows[8]["birthdate"] = "1985-13-45"
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        with pytest.raises(ValidationProblem) as caught:
+            await ingest.sync_batch(
+                session,
+                tenant_id=practice.tenant.id,
+                location_id=practice.locations[0].id,
+                entity="patients",
+                rows=rows,
+                now=utcnow(),
+            )
+        # The caller goes on with the same transaction and commits it (as a connector
+        # that skips a bad batch would): the six rows written before row 8 are gone.
+        [error] = caught.value.errors
+        assert error.field == "rows[8].birthdate"
+        good = await ingest.sync_batch(
+            session,
+            tenant_id=practice.tenant.id,
+            location_id=practice.locations[0].id,
+            entity="patients",
+            rows=[patient("kept")],
+            now=utcnow(),
+        )
+        assert good.created == 1
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") == 1
+    assert await count_rows(sessions, "SELECT count(*) FROM patients WHERE external_id = 'kept'")
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_an_unknown_reference_in_a_late_chunk_writes_nothing(sessions, practice):
+    await push(sessions, practice, "patients", [patient("p1"), patient("p2")])
+    appointments = [appointment(f"a{i}", "p1") for i in range(8)]
+    appointments[7]["patient_external_id"] = "nobody"
+    errors = await problems(sessions, practice, "appointments", appointments)
+    assert errors == [
+        (
+            "rows[7].patient_external_id",
+            "no patients row with external id 'nobody' at this location; push patients first",
+        )
+    ]
+    assert await count_rows(sessions, "SELECT count(*) FROM appointments") == 0
+    # A guarantor that no row of the batch (or the table) turns out to have.
+    orphans = [patient("c1", guarantor_external_id="ghost"), patient("c2"), patient("c3")]
+    errors = await problems(sessions, practice, "patients", [*orphans, patient("c4")])
+    assert [field for field, _ in errors] == ["rows[0].guarantor_external_id"]
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") == 2
+
+
+async def error_lists(
+    sessions: Any, practice: Any, monkeypatch: pytest.MonkeyPatch, entity: str, rows: list[Any]
+) -> tuple[list[Any], list[Any]]:
+    """The batch's errors in one chunk, then in chunks of three rows."""
+    whole = await problems(sessions, practice, entity, rows)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(ingest_pipeline, "VALIDATE_SLICE", 2)
+    chunked = await problems(sessions, practice, entity, rows)
+    return whole, chunked
+
+
+async def test_chunks_report_the_errors_of_one_pass_in_its_order(sessions, practice, monkeypatch):
+    rows = [patient(str(i)) for i in range(12)]
+    rows[1]["status"] = "asleep"
+    rows[5]["mobile"] = "12"
+    rows[5]["email"] = "not an email"
+    rows[10]["external_id"] = "3"  # a duplicate too, but invalid rows are reported first
+    rows[11]["birthdate"] = "1850-01-01"
+    whole, chunked = await error_lists(sessions, practice, monkeypatch, "patients", rows)
+    assert chunked == whole
+    assert [field for field, _ in whole] == [
+        "rows[1].status",
+        "rows[5].email",
+        "rows[5].mobile",
+        "rows[11].birthdate",
+    ]
+
+
+async def test_chunks_report_duplicates_then_unknown_references_in_order(
+    sessions, practice, monkeypatch
+):
+    await push(sessions, practice, "patients", [patient("p1")])
+    dupes = [appointment(f"a{i % 5}", "p1") for i in range(8)]
+    whole, chunked = await error_lists(sessions, practice, monkeypatch, "appointments", dupes)
+    assert chunked == whole
+    assert [field for field, _ in whole] == [f"rows[{i}].external_id" for i in (5, 6, 7)]
+    monkeypatch.undo()
+    # References: by reference, then by the first row naming the external id, then row.
+    rows = [
+        appointment("a0", "zed", provider_external_id="drX"),
+        appointment("a1", "p1"),
+        appointment("a2", "amy"),
+        appointment("a3", "zed"),
+        appointment("a4", "p1", provider_external_id="drA"),
+        appointment("a5", "amy", provider_external_id="drX"),
+        appointment("a6", "zed"),
+    ]
+    whole, chunked = await error_lists(sessions, practice, monkeypatch, "appointments", rows)
+    assert chunked == whole
+    assert [field for field, _ in whole] == [
+        "rows[0].patient_external_id",
+        "rows[3].patient_external_id",
+        "rows[6].patient_external_id",
+        "rows[2].patient_external_id",
+        "rows[5].patient_external_id",
+        "rows[0].provider_external_id",
+        "rows[5].provider_external_id",
+        "rows[4].provider_external_id",
+    ]
+    assert await count_rows(sessions, "SELECT count(*) FROM appointments") == 0
+
+
+def test_batch_ids_look_like_single_ids_and_do_not_repeat():
+    ids = new_ids("patient", 20_000)
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"pat_[0-9a-hjkmnp-tv-z]{26}", i) for i in ids)
+    # Every character of the random part is used (the alphabet is fully reachable).
+    assert set("".join(i[-16:] for i in ids)) == set("0123456789abcdefghjkmnpqrstvwxyz")
