@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.audiences import repository as audiences_repository
 from api.core import jobs
@@ -273,11 +272,14 @@ async def record_many(
 
 
 class _Handoffs:
-    """Commits each provider acceptance at once, in transactions of its own (a few
-    milliseconds behind the provider), while the batch's transaction stays open."""
+    """Commits each provider acceptance at once (a few milliseconds behind the provider)
+    on a connection reserved for the batch before its first send, while the batch's own
+    transaction stays open. Waiting for a pooled connection here would let the record
+    fall seconds behind the provider under load, and every acceptance not yet recorded
+    when a worker dies is handed over again."""
 
-    def __init__(self, session: AsyncSession, tenant_id: str) -> None:
-        self.maker = async_sessionmaker(bind=session.bind, expire_on_commit=False)
+    def __init__(self, connection: AsyncConnection, tenant_id: str) -> None:
+        self.sessions = async_sessionmaker(bind=connection, expire_on_commit=False)
         self.tenant_id = tenant_id
         self.waiting: list[dict[str, Any]] = []
         self.ready = asyncio.Event()
@@ -301,7 +303,7 @@ class _Handoffs:
             self.ready.clear()
             rows, self.waiting = self.waiting, []
             if rows:
-                async with unit_of_work(self.maker, self.tenant_id) as session:
+                async with unit_of_work(self.sessions, self.tenant_id) as session:
                     await repository.insert_handoffs(session, rows)
 
     def finish(self) -> None:
@@ -359,6 +361,36 @@ def _event(
     )
 
 
+async def _hand_over(
+    session: AsyncSession,
+    tenant_id: str,
+    ready: list[Message],
+    settings: Settings,
+) -> list[ProviderResult]:
+    """Each ready message's provider result: from its recorded handoff when a provider
+    already took it (the batch that sent it died before it committed), else from a send."""
+    providers = {
+        channel: await provider_for(session, tenant_id, channel, settings)
+        for channel in sorted({m.channel for m in ready})
+    }
+    for message in ready:
+        provider = providers[message.channel]
+        message.provider_kind = provider.kind if provider else None
+    handed = await repository.handoffs(session, tenant_id, [m.id for m in ready])
+    fresh = [m for m in ready if m.id not in handed]
+    sent_now: dict[str, ProviderResult] = {}
+    if fresh:
+        async with session.bind.connect() as connection:  # type: ignore[union-attr]
+            results = await _send_all(fresh, providers, settings, _Handoffs(connection, tenant_id))
+        sent_now = dict(zip([m.id for m in fresh], results, strict=True))
+    return [
+        sent_now[m.id]
+        if m.id in sent_now
+        else ProviderResult(handed[m.id].provider_message_id, handed[m.id].status)  # type: ignore[arg-type]
+        for m in ready
+    ]
+
+
 async def deliver_batch(
     session: AsyncSession, tenant_id: str, source_kind: str, source_id: str, settings: Settings
 ) -> dict[str, Any]:
@@ -369,6 +401,10 @@ async def deliver_batch(
     )
     if not messages:
         return {"source_id": source_id, "sent": 0}
+    # The rows stay locked by this transaction; their new state is written below in one
+    # statement, not object by object by the ORM.
+    for message in messages:
+        session.expunge(message)
     source = MessageSource(source_kind, source_id)
     patients = await repository.patients_by_ids(
         session, tenant_id, sorted({m.patient_id for m in messages if m.patient_id})
@@ -416,33 +452,7 @@ async def deliver_batch(
         message.to_address = _address(patient, message.channel)
         message.deferred_until = None
         ready.append(message)
-    async with httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=SEND_CONCURRENCY)
-    ) as http_client:
-        providers = {
-            channel: await provider_for(session, tenant_id, channel, settings, http_client)
-            for channel in sorted({m.channel for m in ready})
-        }
-        for message in ready:
-            provider = providers[message.channel]
-            message.provider_kind = provider.kind if provider else None
-        # Messages a provider already took (the batch that sent them died before it
-        # committed) are marked from that record, not sent again.
-        handed = await repository.handoffs(session, tenant_id, [m.id for m in ready])
-        fresh = [m for m in ready if m.id not in handed]
-        sent_now = dict(
-            zip(
-                [m.id for m in fresh],
-                await _send_all(fresh, providers, settings, _Handoffs(session, tenant_id)),
-                strict=True,
-            )
-        )
-        results = [
-            sent_now[m.id]
-            if m.id in sent_now
-            else ProviderResult(handed[m.id].provider_message_id, handed[m.id].status)  # type: ignore[arg-type]
-            for m in ready
-        ]
+    results = await _hand_over(session, tenant_id, ready, settings) if ready else []
     events: list[tuple[str, dict[str, Any], str | None, datetime]] = []
     contacts: list[Message] = []
     sent = failed = 0
@@ -467,8 +477,8 @@ async def deliver_batch(
             message.failure_reason = result.error or "failed"
             events.append(_event(message, "failed", now))
             failed += 1
-    _record_contacts(session, contacts, patients, now)
-    await session.flush()
+    await repository.save_batch(session, messages)
+    await _record_contacts(session, contacts, patients, now)
     await record_events(session, tenant_id=tenant_id, events=events)
     if len(messages) == BATCH_SIZE:
         # There may be more due: the next batch goes at once (another worker may take it).
@@ -477,36 +487,38 @@ async def deliver_batch(
     return {"source_id": source_id, "sent": sent, "failed": failed, "suppressed": suppressed}
 
 
-def _record_contacts(
+async def _record_contacts(
     session: AsyncSession, messages: Sequence[Message], patients: dict[str, Patient], now: datetime
 ) -> None:
-    """The communication log and the PMS chart note of each sent message."""
+    """The communication log and the PMS chart note of each sent message, two INSERTs."""
+    logs: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for message in messages:
         if message.patient_id is None:
             continue
         patient = patients.get(message.patient_id)
-        session.add(
-            CommunicationLog(
-                tenant_id=message.tenant_id,
-                id=new_id("communication"),
-                location_id=message.location_id,
-                external_id=f"chairfill:{message.id}",
-                patient_id=message.patient_id,
-                channel=message.channel,
-                direction="outbound",
-                contacted_at=now,
-                source="chairfill",
-                kind=message.purpose,
-                updated_at=now,
-            )
+        logs.append(
+            {
+                "tenant_id": message.tenant_id,
+                "id": new_id("communication"),
+                "location_id": message.location_id,
+                "external_id": f"chairfill:{message.id}",
+                "patient_id": message.patient_id,
+                "channel": message.channel,
+                "direction": "outbound",
+                "contacted_at": now,
+                "source": "chairfill",
+                "kind": message.purpose,
+                "updated_at": now,
+            }
         )
-        session.add(
-            Writeback(
-                tenant_id=message.tenant_id,
-                id=new_id("writeback"),
-                location_id=message.location_id,
-                kind="chart_note",
-                payload={
+        notes.append(
+            {
+                "tenant_id": message.tenant_id,
+                "id": new_id("writeback"),
+                "location_id": message.location_id,
+                "kind": "chart_note",
+                "payload": {
                     "patient_id": message.patient_id,
                     "patient_external_id": patient.external_id if patient else None,
                     "note": message.chart_note or "Message sent",
@@ -514,10 +526,12 @@ def _record_contacts(
                     "channel": message.channel,
                     "noted_at": now.isoformat(),
                 },
-                status="pending",
-                attempts=0,
-            )
+                "status": "pending",
+                "attempts": 0,
+            }
         )
+    await repository.insert_columns(session, CommunicationLog, logs)
+    await repository.insert_columns(session, Writeback, notes)
 
 
 async def release_held(session: AsyncSession, tenant_id: str, kind: str, source_id: str) -> int:
