@@ -40,7 +40,7 @@ from api.tenancy.models import Location
 
 BATCH_TASK = "campaigns.send_batch"
 FINISH_TASK = "campaigns.finish"
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 # Batch chains per campaign: workers (and their connections) share a campaign's work.
 CHAINS = 2
 # How soon a finish job looks again while messages are still queued.
