@@ -50,6 +50,7 @@ from api.messaging.sending import (
     _over_frequency_cap,
     quiet_hours,
 )
+from api.messaging.throttle import Pacer, Rates, current_limiter
 from api.messaging.unsubscribe import UnsubscribeTarget, public_base, unsubscribe_url
 from api.practice.models import CommunicationLog, Patient
 from api.practice.models_sync import Writeback
@@ -323,6 +324,7 @@ async def _send_all(
     providers: dict[str, ChannelProvider | None],
     settings: Settings,
     handoffs: _Handoffs,
+    pacers: dict[str, Pacer],
 ) -> list[ProviderResult]:
     limit = asyncio.Semaphore(SEND_CONCURRENCY)
 
@@ -331,6 +333,11 @@ async def _send_all(
         if provider is None:
             return ProviderResult(None, "failed", "no_provider: configure one for this channel")
         async with limit:
+            # The practice's send rate (if any): wait for this message's turn, taken
+            # only by sends about to happen, so reservations stay a moment ahead.
+            pacer = pacers.get(message.channel)
+            if pacer is not None:
+                await pacer.turn()
             result = await provider.send(_outbound(message, settings))
         # The sandbox records into this transaction itself; a real provider's acceptance
         # is recorded apart, so a rerun after a crash knows the message went.
@@ -373,6 +380,7 @@ async def _hand_over(
     tenant_id: str,
     ready: list[Message],
     settings: Settings,
+    rates: Rates,
 ) -> list[ProviderResult]:
     """Each ready message's provider result: from its recorded handoff when a provider
     already took it (the batch that sent it died before it committed), else from a send."""
@@ -387,8 +395,16 @@ async def _hand_over(
     fresh = [m for m in ready if m.id not in handed]
     sent_now: dict[str, ProviderResult] = {}
     if fresh:
+        limiter = current_limiter()
+        pacers = {
+            channel: limiter.pacer(
+                tenant_id, channel, per_second, sum(1 for m in fresh if m.channel == channel)
+            )
+            for channel, per_second in rates.per_second.items()
+        }
         async with session.bind.connect() as connection:  # type: ignore[union-attr]
-            results = await _send_all(fresh, providers, settings, _Handoffs(connection, tenant_id))
+            handoffs = _Handoffs(connection, tenant_id)
+            results = await _send_all(fresh, providers, settings, handoffs, pacers)
         sent_now = dict(zip([m.id for m in fresh], results, strict=True))
     return [
         sent_now[m.id]
@@ -459,7 +475,8 @@ async def deliver_batch(
         message.to_address = _address(patient, message.channel)
         message.deferred_until = None
         ready.append(message)
-    results = await _hand_over(session, tenant_id, ready, settings) if ready else []
+    rates = Rates.from_settings(preferences.send_rates if preferences else None)
+    results = await _hand_over(session, tenant_id, ready, settings, rates) if ready else []
     events: list[tuple[str, dict[str, Any], str | None, datetime]] = []
     contacts: list[Message] = []
     sent = failed = 0

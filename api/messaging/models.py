@@ -17,6 +17,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -204,6 +205,11 @@ class MessagingPreferences(Base):
     # Marketing sends (campaigns, cadences) per channel over rolling windows:
     # [{"channel": "sms", "limit": 1, "window_hours": 24}, ...]; empty means no cap.
     frequency_caps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Provider throttle per channel, across all workers (api/messaging/throttle.py):
+    # [{"channel": "sms", "per_second": 10}, ...]; empty means none.
+    send_rates: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
     # Local to each location; marketing sends inside wait for the end (null: none).
     quiet_hours_start: Mapped[dt.time | None] = mapped_column(Time)
     quiet_hours_end: Mapped[dt.time | None] = mapped_column(Time)

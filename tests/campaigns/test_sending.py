@@ -14,6 +14,7 @@ from api.core.db import unit_of_work
 from api.core.infra_models import Job
 from api.messaging.batch import deliver_batch
 from api.messaging.models import Message
+from api.messaging.throttle import key_for
 from api.practice.models import CommunicationLog, OptOut, Writeback
 from tests.campaigns.conftest import EMAIL, create_and_submit
 from tests.messaging.support import event_types, rows
@@ -289,3 +290,23 @@ async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
     assert len(await rows(sessions, CommunicationLog)) == 3
     [campaign_row] = await rows(sessions, Campaign)
     assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
+
+
+async def test_a_throttled_campaign_still_sends_everything(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, redis
+):
+    """The practice's SMS rate holds the campaign back; nothing is dropped for it."""
+    practice = providers
+    patients = await _patients(make_patient, practice, 8)
+    prefs = {"allow_clinical_sms": False, "send_rates": [{"channel": "sms", "per_second": 40}]}
+    saved = await client.put("/v1/messaging/settings", json=prefs, headers=practice.headers)
+    assert saved.status_code == 200, saved.text
+    campaign = await create_and_submit(client, practice)
+    await campaign_jobs.run_due()
+
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    assert {m.status for m in await rows(sessions, Message)} == {"sent"}
+    got = await client.get(f"/v1/campaigns/{campaign['id']}", headers=practice.headers)
+    assert got.json()["status"] == "completed"
+    # The sends went through the practice's shared (Redis) rate, not around it.
+    assert await redis.exists(key_for(practice.tenant.id, "sms"))
