@@ -43,8 +43,12 @@ def _address(name: str | None, address: str) -> str:
 
 
 def _part(text: str, subtype: str, boundary: str) -> bytes:
-    """A text part's headers and body, CRLF line ends."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """A text part's headers and body, CRLF line ends; the text ends with a line break
+    (as `EmailMessage.set_content` makes it)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    lines = text[:-1].split("\n")
     plain = (
         text.isascii()
         and all(len(line) <= _MAX_LINE for line in lines)
@@ -52,18 +56,16 @@ def _part(text: str, subtype: str, boundary: str) -> bytes:
     )
     if plain:
         charset, encoding = "us-ascii", "7bit"
-        body = "\r\n".join(lines).encode("ascii")
+        body = text.replace("\n", "\r\n").encode("ascii")
     else:
         charset, encoding = "utf-8", "quoted-printable"
         # b2a_qp keeps LF as a line break and writes soft breaks as "=\n"; both become CRLF.
-        body = binascii.b2a_qp("\n".join(lines).encode("utf-8"), istext=True)
+        body = binascii.b2a_qp(text.encode("utf-8"), istext=True)
         body = body.replace(b"\n", b"\r\n")
     head = (
         f'Content-Type: text/{subtype}; charset="{charset}"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode("ascii")
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
     return head + body
 
 
@@ -106,5 +108,7 @@ def email_bytes(
     for subtype, body in (("plain", text), ("html", html)):
         out.append(f"--{boundary}\r\n".encode("ascii"))
         out.append(_part(body, subtype, boundary))
+        # The line break before a boundary belongs to the boundary (RFC 2046 5.1.1).
+        out.append(b"\r\n")
     out.append(f"--{boundary}--\r\n".encode("ascii"))
     return b"".join(out)

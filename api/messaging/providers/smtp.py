@@ -83,7 +83,7 @@ def render_email(config: SmtpConfig, message: OutboundMessage) -> bytes:
         to=message.to,
         subject=message.subject or "",
         text=message.body_text,
-        html=message.body_html,
+        html=message.body_html or None,
         headers=message.headers,
     )
 
