@@ -120,6 +120,9 @@ class Bench:
         }
         self.logs = Path(tempfile.mkdtemp(prefix="cf-bench-sends-"))
         self.sinks: list[subprocess.Popen[bytes]] = []
+        # Every worker process started, so none outlives the bench (one left polling the
+        # queue would take the next run's jobs).
+        self.workers: list[subprocess.Popen[bytes]] = []
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -133,8 +136,13 @@ class Bench:
                     *("--control-port", str(self.control_port)),
                 ],
                 cwd=ROOT,
+                preexec_fn=_die_with_parent,
             ),
-            subprocess.Popen([*sink, "--channel", "sms", "--port", str(self.http_port)], cwd=ROOT),
+            subprocess.Popen(
+                [*sink, "--channel", "sms", "--port", str(self.http_port)],
+                cwd=ROOT,
+                preexec_fn=_die_with_parent,
+            ),
         ]
         for _ in range(100):
             try:
@@ -341,7 +349,9 @@ class Bench:
                 cwd=ROOT,
                 stdout=out,
                 stderr=out,
+                preexec_fn=_die_with_parent,
             )
+        self.workers.append(process)
         return process, log
 
     async def wait_started(self, workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
@@ -475,6 +485,10 @@ class Bench:
         )
 
     async def close(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         for control in self.controls.values():
             await control.aclose()
         for sink in self.sinks:
@@ -483,6 +497,16 @@ class Bench:
         jobs.deactivate(self.queue)
         await self.queue.close()
         await self.redis.aclose()
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGKILL it when the bench dies (Linux prctl), so a bench
+    interrupted by ^C or a timeout leaves no worker polling the queue."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _cpu(pid: int) -> float | None:
