@@ -1,4 +1,5 @@
-"""send rates: a practice's provider throttle per channel (messages per second)
+"""send rates and claim indexes: a practice's provider throttle per channel, and
+indexes that keep a send batch's claim cheap at the end of a large campaign
 
 Revision ID: 0013
 Revises: 0012
@@ -6,6 +7,10 @@ Create Date: 2026-11-23 15:00:00
 
 One JSONB list on messaging_preferences, like frequency_caps: [{"channel": "sms",
 "per_second": 10}]; empty means no throttle beyond what the provider answers.
+
+Claims read a source's queued messages, and a campaign's pending recipients, in id
+order; without these indexes each claim walked (or sorted) every row of the campaign,
+so a 100,000-recipient send did quadratic work.
 """
 
 from __future__ import annotations
@@ -32,7 +37,26 @@ def upgrade() -> None:
             nullable=False,
         ),
     )
+    op.create_index(
+        "ix_messages_queued",
+        "messages",
+        ["tenant_id", "source_kind", "source_id", "id"],
+        postgresql_where=sa.text("status = 'queued'"),
+    )
+    op.drop_index("ix_campaign_recipients_pending", table_name="campaign_recipients")
+    op.create_index(
+        "ix_campaign_recipients_pending",
+        "campaign_recipients",
+        ["tenant_id", "campaign_id", "send_round", "status", "patient_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_campaign_recipients_pending", table_name="campaign_recipients")
+    op.create_index(
+        "ix_campaign_recipients_pending",
+        "campaign_recipients",
+        ["tenant_id", "campaign_id", "send_round", "status"],
+    )
+    op.drop_index("ix_messages_queued", table_name="messages")
     op.drop_column("messaging_preferences", "send_rates")

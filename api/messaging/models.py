@@ -64,6 +64,16 @@ class Message(Base):
             name="uq_messages_send_key",
         ),
         Index("ix_messages_tenant_provider_message_id", "tenant_id", "provider_message_id"),
+        # Send batches claim a source's queued messages in id order: only queued rows are
+        # in this index, so the claim does not walk past the thousands already sent.
+        Index(
+            "ix_messages_queued",
+            "tenant_id",
+            "source_kind",
+            "source_id",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+        ),
         Index("ix_messages_tenant_to_address_created_at", "tenant_id", "to_address", "created_at"),
         Index("ix_messages_tenant_patient", "tenant_id", "patient_id"),
         # Frequency caps count a patient's recent sends per channel.

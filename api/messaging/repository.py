@@ -105,7 +105,9 @@ async def claim_due(
         .where(
             Message.source_kind == source_kind,
             Message.source_id == source_id,
-            Message.status == "queued",
+            # Written out, not bound: a prepared statement's generic plan can only use
+            # the partial index of queued messages (ix_messages_queued) for a constant.
+            Message.status == literal("queued", literal_execute=True),
             or_(Message.deferred_until.is_(None), Message.deferred_until <= now),
         )
         .order_by(Message.id)
