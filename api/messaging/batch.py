@@ -10,9 +10,18 @@ at a time, for campaigns (and later cadences) where one job per message is too s
 nothing. It enqueues `messaging.send_batch` jobs (at each scheduled time). A batch job
 claims up to BATCH_SIZE queued messages of the source with FOR UPDATE SKIP LOCKED (so
 concurrent jobs and workers never share one), re-checks each patient (opt-out, consent,
-address, quiet hours, frequency caps), hands them to the provider concurrently and marks
-them in the same transaction, with their communication-log entries, chart-note
-write-backs and events; it enqueues the next batch while more are due."""
+address, quiet hours, frequency caps), hands them to the providers concurrently (over
+pooled connections, at the practice's send rate) and writes their outcome in the same
+transaction, set-based: one UPDATE for the messages, one INSERT each for the
+communication log and the chart-note write-backs, and the events.
+
+Exactly once, as far as a provider allows: each provider acceptance is also committed
+at once in `message_handoffs` (a connection reserved for that, a few milliseconds
+behind the provider), so a batch claimed again after its worker died marks those
+messages sent instead of sending them again. Only acceptances in flight at the instant
+of a crash are handed over twice, and they carry the same idempotency key (the email's
+Message-ID, the SMS request's Idempotency-Key: our message id), which a provider that
+honours one acknowledges without delivering again."""
 
 from __future__ import annotations
 

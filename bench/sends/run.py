@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,8 +318,12 @@ class Bench:
                 headers={} if channel == "sms" else list_unsubscribe_headers(url),
             )
             async with limit:
-                await (twilio if channel == "sms" else smtp).send(message)
+                result = await (twilio if channel == "sms" else smtp).send(message)
+            if result.status == "failed":
+                # The floor does not retry: a provider failure is a message lost here.
+                failures[(result.error or "failed")[:60]] += 1
 
+        failures: Counter[str] = Counter()
         started, cpu_started = time.time(), time.process_time()
         await asyncio.gather(*(_one(i) for i in range(1, self.n + 1)))
         elapsed = time.time() - started
@@ -331,6 +336,7 @@ class Bench:
             await self.stats(),
             sinks_before,
             cpu,
+            "; ".join(f"{n} failed: {reason}" for reason, n in failures.most_common(3)),
         )
 
     # --- workers -------------------------------------------------------------------------
