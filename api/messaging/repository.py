@@ -122,9 +122,11 @@ async def handoffs(
 ) -> dict[str, MessageHandoff]:
     if not message_ids:
         return {}
-    stmt = scoped(MessageHandoff, tenant_id).where(
-        MessageHandoff.message_id == any_(_texts(message_ids))
-    )
+    # Joined to the ids, not filtered by them: a look-up per id whatever the table's
+    # statistics say (with stale ones, "= ANY" became a filter over every handoff of the
+    # practice, for each batch: quadratic over a large campaign).
+    wanted = func.unnest(_texts(message_ids)).table_valued("id").render_derived("wanted")
+    stmt = scoped(MessageHandoff, tenant_id).join(wanted, MessageHandoff.message_id == wanted.c.id)
     return {h.message_id: h for h in (await session.execute(stmt)).scalars()}
 
 
