@@ -34,6 +34,7 @@ from api.core.clock import utcnow
 from api.core.db import async_url, discard_closed_connections, unit_of_work
 from api.core.infra_models import Job
 from api.core.settings import Settings
+from api.messaging.providers.pools import close_pools
 from workers.tasks import HANDLERS, OWN_TRANSACTION_HANDLERS, OwnTransactionHandler
 from workers.tasks import webhooks as webhook_tasks
 
@@ -131,6 +132,8 @@ class WorkerContext:
     async def close(self) -> None:
         jobs.deactivate(self.queue)
         await webhook_tasks.close_http_client()
+        # SMTP connections and the SMS keep-alive pool this worker kept open.
+        await close_pools()
         await self.queue.close()
         await self.engine.dispose()
 

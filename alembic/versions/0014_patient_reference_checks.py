@@ -1,7 +1,7 @@
 """patients: the guarantor and primary-provider references are checked by the sync
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-23 15:00:00
 
 Both references are only ever written by the bulk sync (api.practice.ingest), which
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

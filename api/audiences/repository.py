@@ -8,7 +8,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Text,
+    any_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audiences.models import Audience, AudienceVersion, DoNotContactEntry
@@ -411,6 +423,10 @@ async def delete_do_not_contact(session: AsyncSession, entry: DoNotContactEntry)
     await session.flush()
 
 
+def _texts(values: Sequence[str]) -> Any:
+    return cast(literal(list(values), ARRAY(Text)), ARRAY(Text))
+
+
 async def do_not_contact_matches(
     session: AsyncSession, tenant_id: str, patients: Sequence[Patient]
 ) -> set[str]:
@@ -420,11 +436,13 @@ async def do_not_contact_matches(
     ids = [p.id for p in patients]
     phones = [p.mobile for p in patients if p.mobile]
     emails = [p.email.lower() for p in patients if p.email]
+    # Each list as one array parameter: a send batch asks about hundreds of patients, and
+    # an IN list is compiled into one bind parameter per value on every call.
     stmt = scoped(DoNotContactEntry, tenant_id).where(
         or_(
-            DoNotContactEntry.patient_id.in_(ids),
-            DoNotContactEntry.phone.in_(phones or [""]),
-            DoNotContactEntry.email.in_(emails or [""]),
+            DoNotContactEntry.patient_id == any_(_texts(ids)),
+            DoNotContactEntry.phone == any_(_texts(phones)),
+            DoNotContactEntry.email == any_(_texts(emails)),
         )
     )
     entries = list((await session.execute(stmt)).scalars())

@@ -91,12 +91,16 @@ class CampaignRecipient(Base):
         ref("patients", "patient_id"),
         _one_of("status", RECIPIENT_STATUSES),
         _one_of("channel", ("sms", "email")),
+        # A batch claims the first pending recipients by patient id: in index order, so
+        # claiming the last batch of a 100,000-patient round reads one batch, not a sort
+        # of everything still pending.
         Index(
             "ix_campaign_recipients_pending",
             "tenant_id",
             "campaign_id",
             "send_round",
             "status",
+            "patient_id",
         ),
     )
 

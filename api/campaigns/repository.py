@@ -277,6 +277,16 @@ async def has_pending(session: AsyncSession, tenant_id: str, campaign_id: str, r
     return (await session.execute(stmt)).first() is not None
 
 
+async def pending_count(session: AsyncSession, tenant_id: str, campaign_id: str, rnd: int) -> int:
+    stmt = select(func.count()).where(
+        CampaignRecipient.tenant_id == tenant_id,
+        CampaignRecipient.campaign_id == campaign_id,
+        CampaignRecipient.send_round == rnd,
+        CampaignRecipient.status == "pending",
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def unfinished_messages(
     session: AsyncSession, tenant_id: str, source_id: str
 ) -> tuple[int, datetime | None]:

@@ -40,7 +40,7 @@ from api.tenancy.models import Location
 
 BATCH_TASK = "campaigns.send_batch"
 FINISH_TASK = "campaigns.finish"
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 # Batch chains per campaign: workers (and their connections) share a campaign's work.
 CHAINS = 2
 # How soon a finish job looks again while messages are still queued.
@@ -128,6 +128,9 @@ async def start_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[st
     campaign.started_at = now
     campaign.updated_at = now
     await _start_chains(session, campaign, now)
+    # A watcher from the start: if every chain's job dies with a killed worker, nothing
+    # else would notice before arq's lease on those jobs lapses (job_timeout).
+    await _enqueue_finish(session, campaign, now + FINISH_POLL)
     return {"campaign_id": campaign.id, "recipients": added}
 
 
@@ -196,13 +199,30 @@ async def finish_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[s
     campaign = await _campaign(session, args, for_update=True)
     if campaign is None or campaign.status != "sending":
         return {"skipped": campaign.status if campaign else "missing"}
-    if await repository.has_pending(session, campaign.tenant_id, campaign.id, campaign.send_round):
-        # A chain is still at work; its last batch enqueues another finish.
-        return {"campaign_id": campaign.id, "waiting": "recipients"}
+    pending = await repository.pending_count(
+        session, campaign.tenant_id, campaign.id, campaign.send_round
+    )
+    now = utcnow()
+    if pending:
+        if args.get("pending") == pending:
+            # No batch took a recipient since the last look: the chains' jobs went with
+            # a killed worker (arq hands them out again only when its lease lapses). A
+            # new link picks up; should a chain be alive after all, it only shares the
+            # work (claims skip what another holds).
+            await jobs.enqueue(
+                session, BATCH_TASK, tenant_id=campaign.tenant_id, args=_args(campaign), run_at=now
+            )
+        await jobs.enqueue(
+            session,
+            FINISH_TASK,
+            tenant_id=campaign.tenant_id,
+            args=_args(campaign) | {"pending": pending},
+            run_at=now + FINISH_POLL,
+        )
+        return {"campaign_id": campaign.id, "waiting": "recipients", "pending": pending}
     unfinished, latest = await repository.unfinished_messages(
         session, campaign.tenant_id, source_id(campaign)
     )
-    now = utcnow()
     if unfinished:
         # Messages still queued (deferred to a scheduled time or past quiet hours): look
         # again once they are due, and sweep what is due now, so a batch job lost with a

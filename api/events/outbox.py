@@ -181,6 +181,7 @@ async def fan_out(
     occurred_at: datetime | None = None,
     endpoint_ids: Sequence[str] | None = None,
     trigger: str = "automatic",
+    filters: Sequence[EndpointRow] | None = None,
 ) -> tuple[Event, list[WebhookDelivery]]:
     """`record_event`, returning the deliveries too. `endpoint_ids` sends the event to
     those endpoints only, whatever their filters (`webhook.test`).
@@ -199,7 +200,9 @@ async def fan_out(
     )
     session.add(event)
     deliveries = []
-    for endpoint in await _endpoint_filters(session, tenant_id):
+    if filters is None:
+        filters = await _endpoint_filters(session, tenant_id)
+    for endpoint in filters:
         if endpoint_ids is not None:
             wanted = endpoint.id in endpoint_ids
         else:
@@ -222,6 +225,9 @@ async def record_events(
     reads the endpoint filters once per transaction and leaves the rows to the next flush,
     so a send batch's hundreds of events cost one look-up and multi-row INSERTs."""
     recorded = []
+    # Looked up once: this loop adds events and deliveries, never endpoints, and checking
+    # the session's pending objects again per event grew with every event added.
+    filters = await _endpoint_filters(session, tenant_id)
     for type_, data, location_id, occurred_at in events:
         event, _ = await fan_out(
             session,
@@ -230,6 +236,7 @@ async def record_events(
             data=data,
             location_id=location_id,
             occurred_at=occurred_at,
+            filters=filters,
         )
         recorded.append(event)
     return recorded

@@ -37,7 +37,7 @@ from api.core.settings import GraphQLSettings
 from api.graphql.context import Context, get_context
 from api.graphql.errors import ProblemErrors, log_unexpected, masked_error
 from api.graphql.extensions import limit_extensions
-from api.messaging.graphql import MessagingQuery
+from api.messaging.graphql import MessagingMutation, MessagingQuery
 from api.practice.graphql import PracticeQuery
 from api.segments.graphql import SegmentsMutation, SegmentsQuery
 from api.tasks.graphql import TasksMutation, TasksQuery
@@ -67,6 +67,7 @@ Mutation = merge_types(
         SegmentsMutation,
         AudiencesMutation,
         CampaignsMutation,
+        MessagingMutation,
         WebhooksMutation,
         BookingMutation,
         TasksMutation,

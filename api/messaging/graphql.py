@@ -1,12 +1,14 @@
-"""GraphQL for messaging: the ledger, the sandbox outbox and template previews.
+"""GraphQL for messaging: the ledger, the sandbox outbox, template previews and the
+practice's messaging settings.
 
 Thin: each resolver calls the same service function as its REST twin (`/v1/messages`,
-`/v1/sandbox/messages`, `/v1/templates/preview`), with `communications:review`."""
+`/v1/sandbox/messages`, `/v1/templates/preview`, `/v1/messaging/settings`), with
+`communications:review` to read and `communications:manage` to change settings."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import TypeVar, cast
 
 import pydantic
 import strawberry
@@ -19,10 +21,24 @@ from api.graphql.context import Context
 from api.graphql.permissions import requires_scopes
 from api.messaging import service
 from api.messaging.models import Message as MessageRow
-from api.messaging.schemas import PreviewRequest
+from api.messaging.schemas import PreferencesIn, PreviewRequest
 
 Info = strawberry.Info[Context, None]
 REVIEW = Scope.COMMUNICATIONS_REVIEW.value
+MANAGE = Scope.COMMUNICATIONS_MANAGE.value
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _parse(model: type[M], document: JSON, name: str) -> M:
+    """The JSON argument checked by the REST body's schema; 422 naming each field."""
+    try:
+        return model.model_validate(document)
+    except pydantic.ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or name, "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ValidationProblem(f"The {name} are not valid.", errors=errors) from exc
 
 
 @strawberry.type(description="One outbound message of the send ledger.")
@@ -179,16 +195,34 @@ class MessagingQuery:
         description="Render a template (the body of POST /v1/templates/preview, as JSON).",
     )
     async def template_preview(self, info: Info, request: JSON) -> JSON:
-        try:
-            data = PreviewRequest.model_validate(request)
-        except pydantic.ValidationError as exc:
-            errors = [
-                {"field": ".".join(str(p) for p in e["loc"]) or "request", "message": e["msg"]}
-                for e in exc.errors()
-            ]
-            raise ValidationProblem("The request is not valid.", errors=errors) from exc
+        data = _parse(PreviewRequest, request, "request")
         async with info.context.db() as session:
             out = await service.preview(
                 session, info.context.principal, data, info.context.settings
             )
+        return cast(JSON, out.model_dump(mode="json"))
+
+    @strawberry.field(
+        extensions=[requires_scopes(REVIEW)],
+        description="The practice's messaging choices: clinical SMS, frequency caps, quiet "
+        "hours and send rates (GET /v1/messaging/settings, the same JSON document).",
+    )
+    async def messaging_settings(self, info: Info) -> JSON:
+        async with info.context.db() as session:
+            out = await service.get_preferences(session, info.context.principal.tenant_id)
+        return cast(JSON, out.model_dump(mode="json"))
+
+
+@strawberry.type
+class MessagingMutation:
+    @strawberry.mutation(
+        extensions=[requires_scopes(MANAGE)],
+        description="Replace the practice's messaging choices (the body of PUT "
+        "/v1/messaging/settings, as JSON), e.g. send_rates: [{channel: sms, per_second: "
+        "10}] to throttle the provider across all workers. Answers the saved settings.",
+    )
+    async def update_messaging_settings(self, info: Info, settings: JSON) -> JSON:
+        data = _parse(PreferencesIn, settings, "settings")
+        async with info.context.db() as session:
+            out = await service.put_preferences(session, info.context.principal.tenant_id, data)
         return cast(JSON, out.model_dump(mode="json"))

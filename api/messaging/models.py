@@ -17,6 +17,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -63,6 +64,16 @@ class Message(Base):
             name="uq_messages_send_key",
         ),
         Index("ix_messages_tenant_provider_message_id", "tenant_id", "provider_message_id"),
+        # Send batches claim a source's queued messages in id order: only queued rows are
+        # in this index, so the claim does not walk past the thousands already sent.
+        Index(
+            "ix_messages_queued",
+            "tenant_id",
+            "source_kind",
+            "source_id",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+        ),
         Index("ix_messages_tenant_to_address_created_at", "tenant_id", "to_address", "created_at"),
         Index("ix_messages_tenant_patient", "tenant_id", "patient_id"),
         # Frequency caps count a patient's recent sends per channel.
@@ -204,6 +215,11 @@ class MessagingPreferences(Base):
     # Marketing sends (campaigns, cadences) per channel over rolling windows:
     # [{"channel": "sms", "limit": 1, "window_hours": 24}, ...]; empty means no cap.
     frequency_caps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Provider throttle per channel, across all workers (api/messaging/throttle.py):
+    # [{"channel": "sms", "per_second": 10}, ...]; empty means none.
+    send_rates: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
     # Local to each location; marketing sends inside wait for the end (null: none).
     quiet_hours_start: Mapped[dt.time | None] = mapped_column(Time)
     quiet_hours_end: Mapped[dt.time | None] = mapped_column(Time)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import utcnow
@@ -125,16 +124,16 @@ def build_provider(
     session: AsyncSession,
     row: ProviderSetting,
     settings: Settings,
-    http_client: httpx.AsyncClient | None = None,
 ) -> ChannelProvider:
     secrets = read_secrets(settings, row)
     timeout = settings.messaging.provider_timeout
     config = dict(row.config)
     if row.kind == "smtp":
-        return SmtpProvider(SmtpConfig(**config, password=secrets.get("password")), timeout)
+        smtp = SmtpConfig(**config, password=secrets.get("password"))
+        return SmtpProvider(smtp, timeout, row.tenant_id)
     if row.kind == "twilio":
         twilio = TwilioConfig(**config, auth_token=secrets["auth_token"])
-        return TwilioProvider(twilio, timeout, http_client)
+        return TwilioProvider(twilio, timeout)
     return SandboxProvider(session, row.tenant_id)
 
 
@@ -143,13 +142,12 @@ async def provider_for(
     tenant_id: str,
     channel: str,
     settings: Settings,
-    http_client: httpx.AsyncClient | None = None,
 ) -> ChannelProvider | None:
     """The tenant's provider for `channel`; the sandbox when none is configured (outside
     production, see CHAIRFILL_MESSAGING__SANDBOX_WHEN_UNCONFIGURED); else None."""
     row = await repository.provider_setting(session, tenant_id, channel)
     if row is not None:
-        return build_provider(session, row, settings, http_client)
+        return build_provider(session, row, settings)
     if settings.messaging.sandbox_when_unconfigured:
         return SandboxProvider(session, tenant_id)
     return None

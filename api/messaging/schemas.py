@@ -220,6 +220,18 @@ class FrequencyCap(BaseModel):
     )
 
 
+class SendRate(BaseModel):
+    channel: Channel
+    per_second: int = Field(
+        ge=1,
+        le=10_000,
+        description="At most this many messages per second on the channel, for the whole "
+        "practice across every worker (what the provider account allows, e.g. a Twilio "
+        "number's messages per second). Messages over the rate wait their turn; none is "
+        "dropped.",
+    )
+
+
 class QuietHoursIn(BaseModel):
     start: dt.time = Field(description="Local time the quiet hours begin, e.g. 21:00")
     end: dt.time = Field(description="Local time they end, e.g. 08:00 (may wrap midnight)")
@@ -249,6 +261,24 @@ class PreferencesIn(BaseModel):
         description="In each location's local time, marketing messages wait until the "
         "quiet hours end (they are deferred, not dropped).",
     )
+    send_rates: list[SendRate] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Provider throttling: the most messages per second per channel, for "
+        "every kind of message (campaigns, cadences, confirmations, replies), enforced "
+        "across all worker processes through Redis. Sends over the rate wait, they are "
+        "never dropped. While Redis is unreachable each worker process paces itself at "
+        "the rate on its own (so the practice may briefly exceed it, by at most the "
+        "number of worker processes); a provider that still refuses (HTTP 429, SMTP 4xx) "
+        "has the message retried later. Empty: no throttle.",
+    )
+
+    @model_validator(mode="after")
+    def _one_rate_per_channel(self) -> PreferencesIn:
+        channels = [r.channel for r in self.send_rates]
+        if len(set(channels)) != len(channels):
+            raise ValueError("send_rates: one rate per channel")
+        return self
 
 
 class PreferencesOut(PreferencesIn):

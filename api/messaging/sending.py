@@ -35,6 +35,7 @@ from api.messaging.models import Message, MessagingPreferences
 from api.messaging.provider_settings import provider_for
 from api.messaging.providers.base import OutboundMessage, ProviderResult
 from api.messaging.schemas import EmailContent, SmsContent
+from api.messaging.throttle import Rates, current_limiter
 from api.messaging.unsubscribe import (
     UnsubscribeTarget,
     list_unsubscribe_headers,
@@ -405,6 +406,12 @@ async def deliver_message(
         result = ProviderResult(None, "failed", "no_provider: configure one for this channel")
     else:
         message.provider_kind = provider.kind
+        preferences = await repository.preferences(session, tenant_id)
+        rates = Rates.from_settings(preferences.send_rates if preferences else None)
+        per_second = rates.per_second.get(message.channel)
+        if per_second is not None:
+            # The practice's send rate holds for single messages too: wait for a turn.
+            await current_limiter().pacer(tenant_id, message.channel, per_second, 1).turn()
         result = await provider.send(_outbound(message, settings))
     message.attempts += 1
     message.updated_at = now

@@ -21,6 +21,7 @@ from api.messaging.schemas import (
     PreviewOut,
     PreviewRequest,
     QuietHoursIn,
+    SendRate,
     SendRequest,
     SmsPreview,
     VariableOut,
@@ -158,6 +159,7 @@ def _preferences_out(row: MessagingPreferences | None) -> PreferencesOut:
         allow_clinical_sms=row.allow_clinical_sms,
         frequency_caps=[FrequencyCap.model_validate(c) for c in row.frequency_caps or []],
         quiet_hours=quiet,
+        send_rates=[SendRate.model_validate(r) for r in row.send_rates or []],
         updated_at=row.updated_at,
     )
 
@@ -177,6 +179,7 @@ async def put_preferences(
     row.frequency_caps = [c.model_dump() for c in data.frequency_caps]
     row.quiet_hours_start = data.quiet_hours.start if data.quiet_hours else None
     row.quiet_hours_end = data.quiet_hours.end if data.quiet_hours else None
+    row.send_rates = [r.model_dump() for r in data.send_rates]
     row.updated_at = utcnow()
     await session.flush()
     return _preferences_out(row)

@@ -5,22 +5,29 @@
         [--recipients 100000] [--workers 1,2] [--no-kill]
 
 Builds a scratch database (`cf_bench_sends`, migrated from scratch), FLUSHDBs the Redis
-database, starts the sinks in a process of their own (bench/sends/sinks.py: an aiosmtpd
-SMTP server and a Twilio-compatible HTTP receiver on loopback) and one practice with one
-location and N patients (half prefer SMS, half email), its email provider the SMTP sink
-and its SMS provider the HTTP sink. Then:
+database, starts the sinks, one process per channel (bench/sends/sinks.py: an aiosmtpd
+SMTP server and a Twilio-compatible HTTP receiver on loopback, both honouring
+idempotency keys), and one practice with one location and N patients (half prefer SMS,
+half email), its email provider the SMTP sink and its SMS provider the HTTP sink. Then:
 
 * floor: the same N messages sent straight to the sinks by a bare loop (the same provider
-  classes the workers use, the same concurrency), no database, no queue;
+  classes and pooled connections the workers use, the same concurrency), no database,
+  no queue;
 * for 1 and 2 `python -m workers --queue sends` processes: one campaign (SMS and email,
   by preference) submitted through the campaign service; messages/s is submit to the last
   arrival at the sinks, and first to last arrival;
 * kill: the same with 2 workers, one killed with SIGKILL when 40% have arrived and a new
   one started.
 
-Lost = patients whose message never arrived (60 s without progress ends the wait);
-duplicates = arrivals beyond one per patient. Every patient has their own address, so
-the sinks count per recipient.
+Every patient has their own address, so the sinks count per recipient. Columns:
+lost = patients whose message never arrived (60 s without progress ends the wait);
+re-handoffs = messages handed to a sink again under the same idempotency key (our
+at-least-once retries; the sink acknowledged them without delivering again);
+dup delivered = distinct messages delivered to a recipient beyond one (what a patient
+would see twice). CPU: seconds of CPU per message in each process (workers, each sink,
+the Postgres backends serving the bench database), from /proc via psutil; the machine
+has two cores for all of them, so about 2 ms per message in total is what 1,000
+messages/s can afford. The killed worker's own CPU is counted up to its kill.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -50,12 +59,20 @@ from api.core.db import session_maker, unit_of_work
 from api.core.embedded import free_port
 from api.core.migrate import upgrade
 from api.core.settings import Settings
-from api.messaging import provider_settings
+from api.engines import templates as engine
+from api.messaging import provider_settings, templates
 from api.messaging.batch import SEND_CONCURRENCY
 from api.messaging.providers.base import OutboundMessage
+from api.messaging.providers.pools import close_pools
 from api.messaging.providers.smtp import SmtpConfig, SmtpProvider
 from api.messaging.providers.twilio import TwilioConfig, TwilioProvider
-from api.messaging.schemas import SmtpProviderIn, TwilioProviderIn
+from api.messaging.schemas import EmailContent, SmsContent, SmtpProviderIn, TwilioProviderIn
+from api.messaging.unsubscribe import (
+    UnsubscribeTarget,
+    list_unsubscribe_headers,
+    public_base,
+    unsubscribe_url,
+)
 from api.tenancy import service as tenancy_service
 from api.tenancy.schemas import LocationCreate, TenantCreate
 from bench.booking.common import scratch_database
@@ -79,11 +96,14 @@ EMAIL = {
 @dataclass
 class Row:
     run: str
-    messages: int
+    delivered: int
     seconds: float
     first_to_last: float | None
     lost: int
+    re_handoffs: int
     duplicates: int
+    # CPU seconds per message, by process group.
+    cpu: dict[str, float]
     note: str = ""
 
 
@@ -94,29 +114,40 @@ class Bench:
         self.n = n
         self.log_level = log_level
         self.sessions = session_maker(database_url)
-        self.smtp_port, self.http_port = free_port(), free_port()
-        self.control = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.http_port}")
+        self.smtp_port, self.http_port, self.control_port = free_port(), free_port(), free_port()
+        self.controls = {
+            "email": httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.control_port}"),
+            "sms": httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.http_port}"),
+        }
         self.logs = Path(tempfile.mkdtemp(prefix="cf-bench-sends-"))
-        self.sinks: subprocess.Popen[bytes] | None = None
+        self.sinks: list[subprocess.Popen[bytes]] = []
+        # Every worker process started, so none outlives the bench (one left polling the
+        # queue would take the next run's jobs).
+        self.workers: list[subprocess.Popen[bytes]] = []
 
     # --- set-up --------------------------------------------------------------------------
 
     async def start_sinks(self) -> None:
-        self.sinks = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.sends.sinks",
-                "--smtp-port",
-                str(self.smtp_port),
-                "--http-port",
-                str(self.http_port),
-            ],
-            cwd=ROOT,
-        )
+        sink = [sys.executable, "-m", "bench.sends.sinks"]
+        self.sinks = [
+            subprocess.Popen(
+                [
+                    *sink,
+                    *("--channel", "email", "--port", str(self.smtp_port)),
+                    *("--control-port", str(self.control_port)),
+                ],
+                cwd=ROOT,
+                preexec_fn=_die_with_parent,
+            ),
+            subprocess.Popen(
+                [*sink, "--channel", "sms", "--port", str(self.http_port)],
+                cwd=ROOT,
+                preexec_fn=_die_with_parent,
+            ),
+        ]
         for _ in range(100):
             try:
-                await self.control.get("/_stats")
+                await self.stats()
                 return
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
@@ -177,6 +208,10 @@ class Bench:
                 ),
                 {"tenant": tenant.id, "location": location.id, "n": self.n},
             )
+        async with unit_of_work(self.sessions) as session:
+            # Statistics, as autovacuum would have gathered them in a practice's database:
+            # without them every look-up by patient id plans as a scan of the practice.
+            await session.execute(text("ANALYZE patients"))
         self.principal = Principal(
             tenant_id=tenant.id,
             kind="client",
@@ -192,22 +227,41 @@ class Bench:
         async with unit_of_work(self.sessions) as session:
             await session.execute(
                 text(
-                    "TRUNCATE campaigns, campaign_recipients, messages, jobs, events, "
-                    "webhook_deliveries, communication_log, writebacks CASCADE"
+                    "TRUNCATE campaigns, campaign_recipients, messages, message_handoffs, jobs, "
+                    "events, webhook_deliveries, communication_log, writebacks CASCADE"
                 )
             )
         await self.redis.flushdb()
-        await self.control.post("/_reset")
+        for control in self.controls.values():
+            await control.post("/_reset")
 
     async def stats(self) -> dict[str, dict[str, float]]:
-        response = await self.control.get("/_stats")
-        stats: dict[str, dict[str, float]] = response.json()
-        return stats
+        return {
+            channel: (await control.get("/_stats")).json()
+            for channel, control in self.controls.items()
+        }
+
+    async def sent_in_ledger(self) -> int:
+        async with unit_of_work(self.sessions) as session:
+            found = await session.execute(
+                text("SELECT count(*) FROM messages WHERE status IN ('sent', 'delivered')")
+            )
+            return int(found.scalar_one())
+
+    async def backend_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each Postgres backend serving the bench database."""
+        async with unit_of_work(self.sessions) as session:
+            found = await session.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+            pids = [int(p) for p in found.scalars()]
+        return {pid: cpu for pid in pids if (cpu := _cpu(pid)) is not None}
 
     # --- the floor -----------------------------------------------------------------------
 
     async def floor(self) -> Row:
         await self.reset()
+        sinks_before = await self.stats()
         smtp = SmtpProvider(
             SmtpConfig(
                 host="127.0.0.1",
@@ -216,8 +270,8 @@ class Bench:
                 from_address="hello@bench.example",
             ),
             15,
+            "floor",
         )
-        http_client = httpx.AsyncClient(limits=httpx.Limits(max_connections=SEND_CONCURRENCY))
         twilio = TwilioProvider(
             TwilioConfig(
                 account_sid=ACCOUNT_SID,
@@ -226,29 +280,63 @@ class Bench:
                 base_url=f"http://127.0.0.1:{self.http_port}",
             ),
             15,
-            http_client,
         )
         # The concurrency of one batch job per worker slot: what the workers may use.
         limit = asyncio.Semaphore(SEND_CONCURRENCY * 2)
+        settings = Settings()
+        email = EmailContent.model_validate(EMAIL)
+        sms = SmsContent(channel="sms", body=SMS_BODY)
+        used = {"email": templates.check(email, False), "sms": templates.check(sms, False)}
+        office = {
+            "office.name": "Main Street",
+            "office.phone": "(512) 555-0199",
+            "office.address": "",
+            "booking.link": f"{public_base(settings)}/widget/{self.location_id}",
+        }
 
         async def _one(i: int) -> None:
-            sms = i % 2 == 0
+            # What a worker makes of each patient: the template rendered for them, the
+            # unsubscribe link and headers, then the provider call.
+            channel = "sms" if i % 2 == 0 else "email"
+            values = office | {
+                "patient.first_name": f"Pat{i}",
+                "patient.last_name": "Bench",
+                "patient.preferred_name": f"Pat{i}",
+            }
+            target = UnsubscribeTarget(self.tenant_id, f"pat_bench_{i:07d}", "email")
+            url = unsubscribe_url(settings, target)
+            footer = engine.Footer(lines=("Main Street",), unsubscribe_url=url)
+            content = sms if channel == "sms" else email
+            rendered = templates.render(content, values, used[channel], footer)
             message = OutboundMessage(
                 message_id=f"mes_floor_{i}",
-                channel="sms" if sms else "email",
-                to=f"+1512{i:07d}" if sms else f"p{i}@bench.example",
-                body_text=f"Hi Pat{i}, Main Street has openings this week: http://x/book",
-                subject=None if sms else f"Openings this week, Pat{i}",
+                channel=channel,
+                to=f"+1512{i:07d}" if channel == "sms" else f"p{i}@bench.example",
+                body_text=rendered.text,
+                subject=rendered.subject,
+                body_html=rendered.html,
+                headers={} if channel == "sms" else list_unsubscribe_headers(url),
             )
             async with limit:
-                await (twilio if sms else smtp).send(message)
+                result = await (twilio if channel == "sms" else smtp).send(message)
+            if result.status == "failed":
+                # The floor does not retry: a provider failure is a message lost here.
+                failures[(result.error or "failed")[:60]] += 1
 
-        started = time.time()
+        failures: Counter[str] = Counter()
+        started, cpu_started = time.time(), time.process_time()
         await asyncio.gather(*(_one(i) for i in range(1, self.n + 1)))
         elapsed = time.time() - started
-        await http_client.aclose()
+        cpu = {"floor loop": time.process_time() - cpu_started}
+        await close_pools()
         return self.row(
-            "floor: bare loop straight to the sinks", started, elapsed, await self.stats()
+            "floor: bare loop straight to the sinks",
+            started,
+            elapsed,
+            await self.stats(),
+            sinks_before,
+            cpu,
+            "; ".join(f"{n} failed: {reason}" for reason, n in failures.most_common(3)),
         )
 
     # --- workers -------------------------------------------------------------------------
@@ -267,7 +355,9 @@ class Bench:
                 cwd=ROOT,
                 stdout=out,
                 stderr=out,
+                preexec_fn=_die_with_parent,
             )
+        self.workers.append(process)
         return process, log
 
     async def wait_started(self, workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
@@ -309,16 +399,21 @@ class Bench:
 
     async def run(self, workers: int, kill: bool) -> Row:
         await self.reset()
+        sinks_before = await self.stats()
         label = f"{workers}w{'-kill' if kill else ''}"
         running = [self.start_worker(f"{label}-{i}") for i in range(workers)]
         await self.wait_started(running)
+        backends_before = await self.backend_cpu()
+        worker_cpu: dict[int, float] = {}
         started = time.time()
         campaign_id = await self.submit()
         killed = False
         last_total, last_change = -1.0, time.monotonic()
         while True:
             stats = await self.stats()
-            total = sum(s["received"] for s in stats.values())
+            for process, _ in running:
+                worker_cpu[process.pid] = _cpu(process.pid) or worker_cpu.get(process.pid, 0.0)
+            total = sum(s["handoffs"] for s in stats.values())
             if kill and not killed and total >= 0.4 * self.n:
                 victim, _ = running.pop(0)
                 victim.send_signal(signal.SIGKILL)
@@ -335,20 +430,34 @@ class Bench:
             elif time.monotonic() - last_change > STALL_SECONDS:
                 break
             await asyncio.sleep(0.2)
-        await asyncio.sleep(1)  # let late duplicates land
+        await asyncio.sleep(1)  # let late handoffs land
         stats = await self.stats()
+        for process, _ in running:
+            worker_cpu[process.pid] = _cpu(process.pid) or worker_cpu.get(process.pid, 0.0)
+        backends = await self.backend_cpu()
         status = await self.campaign_status(campaign_id)
+        in_ledger = await self.sent_in_ledger()
         for process, _ in running:
             process.send_signal(signal.SIGTERM)
         for process, _ in running:
             process.wait()
         last = max(s["last"] or 0 for s in stats.values())
-        note = f"campaign {status}"
+        note = f"campaign {status}; {in_ledger:,} sent in the ledger"
         if kill:
             note += "; one worker SIGKILLed at 40% and replaced"
         name = f"campaign, {workers} worker process{'es' if workers > 1 else ''}"
+        cpu = {
+            "workers": sum(worker_cpu.values()),
+            "postgres": sum(v - backends_before.get(pid, 0.0) for pid, v in backends.items()),
+        }
         return self.row(
-            name + (", one killed" if kill else ""), started, last - started, stats, note
+            name + (", one killed" if kill else ""),
+            started,
+            last - started,
+            stats,
+            sinks_before,
+            cpu,
+            note,
         )
 
     def row(
@@ -357,35 +466,81 @@ class Bench:
         started: float,
         elapsed: float,
         stats: dict[str, dict[str, float]],
+        before: dict[str, dict[str, float]],
+        cpu: dict[str, float],
         note: str = "",
     ) -> Row:
         distinct = int(sum(s["distinct"] for s in stats.values()))
-        received = int(sum(s["received"] for s in stats.values()))
+        delivered = int(sum(s["delivered"] for s in stats.values()))
         firsts = [s["first"] for s in stats.values() if s["first"]]
         lasts = [s["last"] for s in stats.values() if s["last"]]
         span = (max(lasts) - min(firsts)) if firsts else None
-        return Row(name, received, elapsed, span, self.n - distinct, received - distinct, note)
+        for channel, sink in stats.items():
+            cpu[f"{channel} sink"] = sink["cpu_seconds"] - before[channel]["cpu_seconds"]
+        per_message = {k: v / max(delivered, 1) for k, v in cpu.items()}
+        return Row(
+            name,
+            delivered,
+            elapsed,
+            span,
+            self.n - distinct,
+            int(sum(s["re_handoffs"] for s in stats.values())),
+            int(sum(s["duplicates_delivered"] for s in stats.values())),
+            per_message,
+            note,
+        )
 
     async def close(self) -> None:
-        await self.control.aclose()
-        if self.sinks is not None:
-            self.sinks.terminate()
-            self.sinks.wait()
+        for process in self.workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for control in self.controls.values():
+            await control.aclose()
+        for sink in self.sinks:
+            sink.terminate()
+            sink.wait()
         jobs.deactivate(self.queue)
         await self.queue.close()
         await self.redis.aclose()
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: SIGKILL it when the bench dies (Linux prctl), so a bench
+    interrupted by ^C or a timeout leaves no worker polling the queue."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (None once it is gone)."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)
+
+
 def print_table(rows: list[Row]) -> None:
     print(
-        f"| {'run':<44} | {'messages':>8} | {'msg/s':>6} | {'1st→last/s':>10} | lost | dups | notes"
+        f"| {'run':<44} | delivered |  msg/s | 1st→last/s | lost | re-handoffs "
+        "| dup delivered | CPU ms/message | notes"
     )
-    print("|" + "-" * 46 + "|---------:|-------:|-----------:|-----:|-----:|------")
+    print(
+        "|" + "-" * 46 + "|----------:|-------:|-----------:|-----:|------------:|"
+        "--------------:|----------------|------"
+    )
     for r in rows:
-        span = f"{r.messages / r.first_to_last:,.0f}" if r.first_to_last else "-"
+        span = f"{r.delivered / r.first_to_last:,.0f}" if r.first_to_last else "-"
+        cpu = ", ".join(f"{k} {v * 1000:.2f}" for k, v in r.cpu.items())
+        total = sum(r.cpu.values()) * 1000
         print(
-            f"| {r.run:<44} | {r.messages:>8,} | {r.messages / r.seconds:>6,.0f} | {span:>10} "
-            f"| {r.lost:>4} | {r.duplicates:>4} | {r.note}"
+            f"| {r.run:<44} | {r.delivered:>9,} | {r.delivered / r.seconds:>6,.0f} | {span:>10} "
+            f"| {r.lost:>4} | {r.re_handoffs:>11} | {r.duplicates:>13} "
+            f"| {total:.2f} ({cpu}) | {r.note}"
         )
 
 

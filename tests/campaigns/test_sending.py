@@ -14,6 +14,7 @@ from api.core.db import unit_of_work
 from api.core.infra_models import Job
 from api.messaging.batch import deliver_batch
 from api.messaging.models import Message
+from api.messaging.throttle import key_for
 from api.practice.models import CommunicationLog, OptOut, Writeback
 from tests.campaigns.conftest import EMAIL, create_and_submit
 from tests.messaging.support import event_types, rows
@@ -289,3 +290,53 @@ async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
     assert len(await rows(sessions, CommunicationLog)) == 3
     [campaign_row] = await rows(sessions, Campaign)
     assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
+
+
+async def test_a_throttled_campaign_still_sends_everything(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, redis
+):
+    """The practice's SMS rate holds the campaign back; nothing is dropped for it."""
+    practice = providers
+    patients = await _patients(make_patient, practice, 8)
+    prefs = {"allow_clinical_sms": False, "send_rates": [{"channel": "sms", "per_second": 40}]}
+    saved = await client.put("/v1/messaging/settings", json=prefs, headers=practice.headers)
+    assert saved.status_code == 200, saved.text
+    campaign = await create_and_submit(client, practice)
+    await campaign_jobs.run_due()
+
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    assert {m.status for m in await rows(sessions, Message)} == {"sent"}
+    got = await client.get(f"/v1/campaigns/{campaign['id']}", headers=practice.headers)
+    assert got.json()["status"] == "completed"
+    # The sends went through the practice's shared (Redis) rate, not around it.
+    assert await redis.exists(key_for(practice.tenant.id, "sms"))
+
+
+async def test_chains_lost_with_a_killed_worker_are_picked_up_by_the_watcher(
+    client, providers, make_patient, campaign_jobs, twilio, sessions
+):
+    """Both chains' jobs die with their worker before recording anyone (arq would hand
+    them out again only when its lease lapses): the campaign's watcher sees no progress
+    between two looks and starts a new link, and everyone gets their text once."""
+    practice = providers
+    patients = await _patients(make_patient, practice, 3)
+    campaign = await create_and_submit(client, practice)
+    await campaign_jobs.run_due(["campaigns.start"])
+    chains = await campaign_jobs.pending(["campaigns.send_batch"])
+    assert len(chains) == 2
+    async with unit_of_work(sessions) as session:
+        for job in await session.scalars(select(Job).where(Job.id.in_([j.id for j in chains]))):
+            job.status = "done"  # gone with the worker: nobody runs them
+    for look in (1, 2):
+        [watcher] = await campaign_jobs.pending(["campaigns.finish"])
+        result = await campaign_jobs.run(watcher.id)
+        assert result["pending"] == 3, look
+    # The second look saw the same 3 pending: a new link is due now.
+    assert len(await campaign_jobs.pending(["campaigns.send_batch"])) == 1
+    await campaign_jobs.run_due(["campaigns.send_batch", "messaging.send_batch"])
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    # The watcher (and the link's own finish) close the campaign.
+    outcomes = [await campaign_jobs.run(j.id) for j in await campaign_jobs.pending()]
+    assert any(o and o.get("completed") for o in outcomes)
+    got = await client.get(f"/v1/campaigns/{campaign['id']}", headers=practice.headers)
+    assert got.json()["status"] == "completed"

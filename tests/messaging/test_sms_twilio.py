@@ -66,6 +66,9 @@ async def test_send_status_callback_and_secrets(
     assert sms.form["StatusCallback"].endswith("/v1/messaging/twilio/status")
     [message] = await rows(sessions, Message)
     assert (message.status, message.provider_message_id) == ("sent", sms.sid)
+    # Our message id is the request's idempotency key: a provider that honours it never
+    # sends the same message twice, whatever happens between its answer and our commit.
+    assert sms.idempotency_key == message.id
 
     report = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
     unsigned = await client.post("/v1/messaging/twilio/status", data=report)

@@ -21,6 +21,8 @@ class SentSms:
     auth: tuple[str, str]
     form: dict[str, str]
     sid: str
+    # The request's Idempotency-Key header (our message id).
+    idempotency_key: str | None = None
 
 
 class TwilioStandIn:
@@ -43,7 +45,9 @@ class TwilioStandIn:
         with self._lock:
             return [s.form["Body"] for s in self.sent if s.form["To"] == number]
 
-    def handle(self, path: str, authorization: str, body: bytes) -> tuple[int, dict]:
+    def handle(
+        self, path: str, authorization: str, body: bytes, idempotency_key: str | None = None
+    ) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
         if len(parts) != 4 or parts[0] != "2010-04-01" or parts[3] != "Messages.json":
             return 404, {"code": 20404, "message": "The requested resource was not found"}
@@ -59,7 +63,7 @@ class TwilioStandIn:
             return 400, {"code": 21604, "message": "A 'To' phone number is required."}
         sid = f"SM{next(self._ids):032x}"
         with self._lock:
-            self.sent.append(SentSms(parts[2], (user, password), form, sid))
+            self.sent.append(SentSms(parts[2], (user, password), form, sid, idempotency_key))
         return 201, {
             "sid": sid,
             "account_sid": user,
@@ -80,7 +84,12 @@ def running_twilio(account_sid: str, auth_token: str) -> Iterator[TwilioStandIn]
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            status, payload = standin.handle(self.path, self.headers.get("authorization", ""), body)
+            status, payload = standin.handle(
+                self.path,
+                self.headers.get("authorization", ""),
+                body,
+                self.headers.get("idempotency-key"),
+            )
             raw = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
