@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -87,15 +87,15 @@ async def store(
     now: datetime,
     not_after: datetime | None,
 ) -> None:
-    if redis is None or ttl_seconds <= 0:
+    if redis is None:
         return
-    valid_until = now + timedelta(seconds=ttl_seconds)
-    if not_after is not None:
-        valid_until = min(valid_until, not_after)
-    ttl_ms = int((valid_until - now).total_seconds() * 1000)
+    until = valid_until(now, ttl_seconds=ttl_seconds, not_after=not_after)
+    if until is None:
+        return
+    ttl_ms = int((until - now.timestamp()) * 1000)
     if ttl_ms <= 0:
         return
-    entry = {"valid_until": valid_until.isoformat(), "value": value}
+    entry = {"valid_until": datetime.fromtimestamp(until, UTC).isoformat(), "value": value}
     try:
         await redis.set(key, json.dumps(entry, default=str), px=ttl_ms)
     except (RedisError, OSError):

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import service as auth_service
-from api.core.db import unit_of_work
+from api.core.db import single_read
 from api.core.errors import Forbidden, Unauthorized, problem_response
 
 ALLOWED_METHODS = ("GET", "POST")
@@ -118,7 +118,7 @@ class PublishableKeyCORSMiddleware:
     async def _key_refusal(scope: Scope, key: str, origin: str) -> str | None:
         state: Any = scope["app"].state.chairfill
         try:
-            async with unit_of_work(state.sessions) as session:
+            async with single_read(state.sessions) as session:
                 principal = await auth_service.principal_for_publishable_key(session, key)
         except Unauthorized:
             return "The publishable key is unknown or revoked."
