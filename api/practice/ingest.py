@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cadences import exits as cadence_exits
+from api.core.db import after_commit
 from api.core.errors import FieldError, NotFound, ValidationProblem
 from api.practice import freshness, ingest_sql
 from api.practice.ingest_pipeline import RowsPipeline
@@ -114,6 +115,8 @@ async def sync_batch(
         errors.raise_if_any(entity)
     await pipeline.keep()
     created, updated = upserted.created, upserted.updated
+    if await ingest_sql.statistics_stale(session, spec, created + updated):
+        after_commit(session, ingest_sql.analyzer(session, spec))
     received = len(rows)
     deleted = await ingest_sql.tombstone(
         session,

@@ -18,6 +18,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -31,6 +32,8 @@ from api.practice.ingest_specs import EntitySpec, Reference
 # Rows per upsert statement: small enough that the first chunk's validation and the last
 # chunk's write (the parts that cannot overlap) are a small share of a 10,000-row batch.
 CHUNK_ROWS = 2_000
+# The first chunk is smaller: nothing is being written while it is validated.
+FIRST_CHUNK_ROWS = 500
 # Rows validated between two turns of the event loop, so the chunk being written gets its
 # next statement sent promptly.
 VALIDATE_SLICE = 250
@@ -143,6 +146,7 @@ class RowsPipeline:
         # references reported), also after an unknown one stopped the writing.
         self.checking = write
         self.chunk_rows = CHUNK_ROWS
+        self.first_chunk_rows = FIRST_CHUNK_ROWS
         self.outcome = RowsOutcome()
         self._row_ids: list[str] = []
         self._staged = False
@@ -156,8 +160,8 @@ class RowsPipeline:
         self._row_ids = new_ids(self.spec.id_kind, len(rows))
         writing: asyncio.Task[None] | None = None
         try:
-            for start in range(0, len(rows), self.chunk_rows):
-                chunk = await self._validate(rows[start : start + self.chunk_rows], start)
+            for start, end in chunk_bounds(len(rows), self.first_chunk_rows, self.chunk_rows):
+                chunk = await self._validate(rows[start:end], start)
                 if writing is not None:
                     await writing
                     writing = None
@@ -214,60 +218,75 @@ class RowsPipeline:
         return valid
 
     async def _write(self, chunk: list[BaseModel], start: int) -> None:
-        refs = await self._resolve(chunk, start)
+        existing, refs = await self._resolve(chunk, start)
         if not self.writing:
             return
-        ids = self._row_ids[start : start + len(chunk)]
         columns = self._columns
-        if refs:
-            records = [
-                (our_id, row.external_id, *columns(row), *resolved)  # type: ignore[attr-defined]
-                for our_id, row, resolved in zip(ids, chunk, zip(*refs, strict=True), strict=True)
-            ]
-        else:
-            records = [
-                (our_id, row.external_id, *columns(row))  # type: ignore[attr-defined]
-                for our_id, row in zip(ids, chunk, strict=True)
-            ]
+        external_ids = [row.external_id for row in chunk]  # type: ignore[attr-defined]
+        # A row already in the mirror keeps its id; a new one gets the id given to it.
+        for i, external_id in enumerate(external_ids, start):
+            if external_id in existing:
+                self._row_ids[i] = existing[external_id]
+        ids = self._row_ids[start : start + len(chunk)]
+        new = [external_id not in existing for external_id in external_ids]
+        # (The lists are all the chunk's length; `repeat` stands in when nothing refers.)
+        references = zip(*refs, strict=True) if refs else repeat(())
+        records = [
+            (is_new, our_id, external_id, *columns(row), *resolved)
+            for is_new, our_id, external_id, row, resolved in zip(
+                new, ids, external_ids, chunk, references, strict=False
+            )
+        ]
         if not self._staged:
             # Inside a savepoint: undoing the batch also drops the staging table.
             await ingest_sql.savepoint(self.session)
             await ingest_sql.create_stage(self.session, self.spec)
             self._staged = True
-        created, updated = await ingest_sql.upsert_staged(
+        created, updated = await ingest_sql.write_staged(
             self.session, self.spec, records, tenant_id=self.tenant_id,
             location_id=self.location_id, now=self.now,
         )  # fmt: skip
         self.outcome.created += created
         self.outcome.updated += updated
 
-    async def _resolve(self, chunk: list[BaseModel], start: int) -> list[list[Any]]:
-        """Per reference, our id(s) for each row of the chunk; unknown ones recorded."""
+    async def _resolve(
+        self, chunk: list[BaseModel], start: int
+    ) -> tuple[dict[str, str], list[list[Any]]]:
+        """Our ids of the chunk's rows already in the mirror, and per reference our id(s)
+        for each row of the chunk (unknown ones recorded); one look-up for all."""
+        refs = self.spec.references
+        values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
+        wanted: list[tuple[str, list[str]]] = [
+            (self.spec.table_name, [row.external_id for row in chunk])  # type: ignore[attr-defined]
+        ]
+        for ref, column_values in zip(refs, values, strict=True):
+            wanted.append(
+                (
+                    ref.table,
+                    [e for many in column_values if many for e in many]
+                    if ref.many
+                    else [v for v in column_values if v is not None],
+                )
+            )
+        existing, *found = await ingest_sql.lookup_ids(
+            self.session, self.tenant_id, self.location_id, wanted
+        )
         resolved: list[list[Any]] = []
-        for ref_index, ref in enumerate(self.spec.references):
-            values = [getattr(row, ref.field) for row in chunk]
-            wanted = (
-                [e for many in values if many for e in many]
-                if ref.many
-                else [v for v in values if v is not None]
-            )
-            known = await ingest_sql.ids_by_external_id(
-                self.session, ref.table, self.tenant_id, self.location_id, wanted
-            )
+        for ref_index, (ref, known) in enumerate(zip(refs, found, strict=True)):
             if ref.field == "patient_external_id":
                 self.outcome.patient_ids.update(known)
             column: list[Any] = []
             if ref.many:
-                for i, many in enumerate(values, start):
+                for i, many in enumerate(values[ref_index], start):
                     for external_id in many or ():
                         if external_id not in known:
                             self._missing(ref_index, external_id, i)
                     column.append([known.get(e) for e in many or ()])
             elif ref.is_self(self.spec.table_name):
-                for i, (value, row) in enumerate(zip(values, chunk, strict=True), start):
+                for i, (value, row) in enumerate(zip(values[ref_index], chunk, strict=True), start):
                     column.append(self._self_reference(ref_index, ref, known, value, i, row))
             else:
-                for i, value in enumerate(values, start):
+                for i, value in enumerate(values[ref_index], start):
                     if value is None:
                         column.append(None)
                     elif value in known:
@@ -276,7 +295,7 @@ class RowsPipeline:
                         self._missing(ref_index, value, i)
                         column.append(None)
             resolved.append(column)
-        return resolved
+        return existing, resolved
 
     def _self_reference(
         self,
@@ -321,6 +340,13 @@ class RowsPipeline:
                 self.session, self.spec, column, pairs, tenant_id=self.tenant_id,
                 location_id=self.location_id,
             )  # fmt: skip
+
+
+def chunk_bounds(total: int, first: int, size: int) -> list[tuple[int, int]]:
+    """[start, end) of each chunk: `first` rows, then `size` at a time."""
+    bounds = [(0, min(first, total))] if total else []
+    bounds += [(start, min(start + size, total)) for start in range(first, total, size)]
+    return bounds
 
 
 def _getter(columns: Sequence[str]) -> Callable[[BaseModel], tuple[Any, ...]]:

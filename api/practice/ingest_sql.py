@@ -1,26 +1,40 @@
 """The bulk statements of the sync path (repository layer), on the session's own asyncpg
 connection: each chunk of rows is COPYed (binary) into a temporary staging table and
-upserted from there with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`. (COPY costs
-the client a fraction of what binding one array per column does.)
+written from there with one statement. (COPY costs the client a fraction of what binding
+one array per column does.)
+
+Rows new to the mirror and rows already in it take different paths. Which is which comes
+from the chunk's look-up (`lookup_ids`, which also resolves the references): new rows go
+in with a plain `INSERT ... SELECT`, known ones through `ON CONFLICT DO UPDATE` with a
+`WHERE` that skips unchanged rows. A plain insert costs PostgreSQL about a third less
+than a speculative one (bench/RESULTS.md, 2026-12-07), and a first load is all new rows.
+Nothing else writes a bridge's external ids while the batch holds its entity lock
+(`lock_entity`; online bookings use `online:` ids the PMS never sends), so a row found new
+stays new until the insert; if that were ever broken the unique constraint refuses the
+insert and the whole batch rolls back (the bridge's retry then finds the row).
 
 References arrive as external ids. They are resolved with one indexed look-up per
-referenced table and chunk (`ids_by_external_id`), not with a sub-select per row: a
-per-row plan is at the mercy of table statistics, and right after a first bulk load those
-are stale (a 10,000-row batch took 65 s instead of 0.1 s when the planner picked the
-wrong index for the per-row look-up). Ids never change once given and mirror rows are
-only tombstoned, so a resolved id stays valid (most tables' foreign keys check it again;
-a patient's guarantor and provider rely on this alone, alembic 0014)."""
+referenced table and chunk, not with a sub-select per row: a per-row plan is at the
+mercy of table statistics, and right after a first bulk load those are stale (a
+10,000-row batch took 65 s instead of 0.1 s when the planner picked the wrong index for
+the per-row look-up). Ids never change once given and mirror rows are only tombstoned, so
+a resolved id stays valid (most tables' foreign keys check it again; a patient's
+guarantor and provider rely on this alone, alembic 0014)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.practice.ingest_specs import EntitySpec
+
+logger = logging.getLogger(__name__)
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -53,13 +67,19 @@ def stage_table(spec: EntitySpec) -> str:
 
 
 def stage_columns(spec: EntitySpec) -> list[str]:
-    """The staging table's columns, in the order of a chunk's records."""
-    return ["id", "external_id", *spec.columns, *(r.column for r in spec.references)]
+    """The staging table's columns, in the order of a chunk's records: `is_new` says
+    whether the row is new to the mirror (then `id` is the one given to it) or not (then
+    `id` is the one it has)."""
+    return ["is_new", "id", "external_id", *spec.columns, *(r.column for r in spec.references)]
+
+
+def _stage_type(spec: EntitySpec, column: str) -> str:
+    return "boolean" if column == "is_new" else spec.pg_type(column)
 
 
 @cache
 def _create_stage_statement(spec: EntitySpec) -> str:
-    typed = [f"{c} {spec.pg_type(c)}" for c in stage_columns(spec)]
+    typed = [f"{c} {_stage_type(spec, c)}" for c in stage_columns(spec)]
     # Temporary (no WAL, no row-level security to trip the binary COPY) and dropped at
     # commit at the latest; the rows only pass through on their way into the table.
     return f"CREATE TEMPORARY TABLE {stage_table(spec)} ({', '.join(typed)}) ON COMMIT DROP"
@@ -74,29 +94,34 @@ async def drop_stage(session: AsyncSession, spec: EntitySpec) -> None:
 
 
 @cache
-def staged_upsert_statement(spec: EntitySpec) -> str:
+def staged_write_statement(spec: EntitySpec) -> str:
     """$1 tenant, $2 location, $3 now: the staged chunk into the table, one statement;
     -> (created, updated)."""
     data = [*spec.columns, *(r.column for r in spec.references)]
     table = spec.table_name
-    return (
-        f"WITH written AS (INSERT INTO {table} (tenant_id, location_id, id, external_id, "
+    insert = (
+        f"INSERT INTO {table} (tenant_id, location_id, id, external_id, "
         f"{', '.join(data)}, updated_at, deleted_at) "
         f"SELECT $1::varchar, $2::varchar, s.id, s.external_id, "
         f"{', '.join(f's.{c}' for c in data)}, $3::timestamptz, NULL "
         f"FROM pg_temp.{stage_table(spec)} s "
+    )
+    return (
+        f"WITH created AS ({insert} WHERE s.is_new RETURNING 1), "
+        f"updated AS ({insert} WHERE NOT s.is_new "
         f"ON CONFLICT (tenant_id, location_id, external_id) DO UPDATE SET "
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in data)
         + ", updated_at = EXCLUDED.updated_at, deleted_at = NULL "
         # A row sent again unchanged is not rewritten (no new tuple, `updated_at` kept).
         f"WHERE ({', '.join(f'{table}.{c}' for c in data)}, {table}.deleted_at IS NULL) "
         f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in data)}, true) "
-        "RETURNING (xmax = 0) AS created) "
-        "SELECT count(*) FILTER (WHERE created) AS created, count(*) AS written FROM written"
+        "RETURNING 1) "
+        "SELECT (SELECT count(*) FROM created) AS created, "
+        "(SELECT count(*) FROM updated) AS updated"
     )
 
 
-async def upsert_staged(
+async def write_staged(
     session: AsyncSession,
     spec: EntitySpec,
     records: Sequence[tuple[Any, ...]],
@@ -106,16 +131,16 @@ async def upsert_staged(
     now: datetime,
 ) -> tuple[int, int]:
     """COPY (binary) one chunk's records (`stage_columns` order, references resolved to
-    our ids) into the staging table and upsert them from there: (created, updated)."""
+    our ids) into the staging table and write them from there: (created, updated)."""
     connection = await driver_connection(session)
     stage = stage_table(spec)
     await connection.copy_records_to_table(
         stage, records=records, columns=stage_columns(spec), schema_name="pg_temp"
     )
-    counts = await connection.fetchrow(staged_upsert_statement(spec), tenant_id, location_id, now)
+    counts = await connection.fetchrow(staged_write_statement(spec), tenant_id, location_id, now)
     # Created in this transaction, so truncated in place (no new file, no WAL).
     await connection.execute(f"TRUNCATE pg_temp.{stage}")
-    return counts["created"], counts["written"] - counts["created"]
+    return counts["created"], counts["updated"]
 
 
 async def set_references(
@@ -140,25 +165,40 @@ async def set_references(
     )
 
 
-async def ids_by_external_id(
-    session: AsyncSession, table: str, tenant_id: str, location_id: str, external_ids: list[str]
-) -> dict[str, str]:
-    """Our ids of the rows (tombstoned ones too) with these external ids."""
-    external_ids = list(dict.fromkeys(external_ids))
-    if not external_ids:
-        return {}
+@cache
+def _lookup_statement(tables: tuple[str, ...]) -> str:
+    # A join with unnest, not `= ANY($n)`: a prepared statement's generic plan tests
+    # `= ANY` by scanning the array for every row of the location (quadratic).
+    return " UNION ALL ".join(
+        f"SELECT {k} AS k, r.external_id, r.id FROM unnest(${k + 3}::varchar[]) "
+        f"AS e(external_id) JOIN {table} r ON r.tenant_id = $1 AND r.location_id = $2 "
+        "AND r.external_id = e.external_id"
+        for k, table in enumerate(tables)
+    )
+
+
+async def lookup_ids(
+    session: AsyncSession,
+    tenant_id: str,
+    location_id: str,
+    wanted: Sequence[tuple[str, Sequence[str]]],
+) -> list[dict[str, str]]:
+    """For each (table, external ids) of `wanted`, our ids of the rows (tombstoned ones
+    too) with those external ids at the location: {external id: id}. One round trip."""
+    found: list[dict[str, str]] = [{} for _ in wanted]
+    asked = [(k, table, list(dict.fromkeys(ids))) for k, (table, ids) in enumerate(wanted) if ids]
+    if not asked:
+        return found
     connection = await driver_connection(session)
     records = await connection.fetch(
-        # A join with unnest, not `= ANY($3)`: a prepared statement's generic plan tests
-        # `= ANY` by scanning the array for every row of the location (quadratic).
-        f"SELECT r.external_id, r.id FROM unnest($3::varchar[]) AS e(external_id) "
-        f"JOIN {table} r ON r.tenant_id = $1 AND r.location_id = $2 "
-        "AND r.external_id = e.external_id",
+        _lookup_statement(tuple(table for _, table, _ in asked)),
         tenant_id,
         location_id,
-        external_ids,
+        *(ids for _, _, ids in asked),
     )
-    return {r["external_id"]: r["id"] for r in records}
+    for r in records:
+        found[asked[r["k"]][0]][r["external_id"]] = r["id"]
+    return found
 
 
 async def tombstone(
@@ -194,3 +234,56 @@ async def lock_entity(session: AsyncSession, tenant_id: str, location_id: str, e
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         f"ingest:{tenant_id}:{location_id}:{entity}",
     )
+
+
+# A table's statistics are refreshed after a batch once the rows written since the last
+# ANALYZE pass this share of its size (and MIN_STALE_ROWS).
+STALE_SHARE = 1.0
+MIN_STALE_ROWS = 5_000
+
+
+async def statistics_stale(session: AsyncSession, spec: EntitySpec, written: int) -> bool:
+    """Whether the planner's picture of the entity's table is off by more than
+    `STALE_SHARE` once this batch's `written` rows count (never analyzed counts as empty).
+
+    Why it matters: without statistics every mirror table looks like a few rows per
+    location, and the look-ups by external id (`lookup_ids`) are then planned as a scan of
+    the location's rows through another (tenant, location, ...) index: per chunk, work in
+    proportion to the location's size instead of the chunk's. Autovacuum corrects that
+    within minutes; a bridge's first load takes less."""
+    if written < MIN_STALE_ROWS:
+        return False
+    connection = await driver_connection(session)
+    row = await connection.fetchrow(
+        "SELECT greatest(c.reltuples, 0) AS counted, "
+        "coalesce(s.n_mod_since_analyze, 0) AS modified "
+        "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+        "WHERE c.oid = $1::regclass",
+        spec.table_name,
+    )
+    return bool(row["modified"] + written > max(STALE_SHARE * row["counted"], MIN_STALE_ROWS))
+
+
+def analyzer(session: AsyncSession, spec: EntitySpec) -> Callable[[], Awaitable[None]]:
+    """ANALYZE the entity's table, to run once the session has committed (the rows are
+    then visible to it); on a connection of its own, as the tables' owner (a tenant's
+    transaction runs as a role that may not). Best effort: if autovacuum or another batch
+    is analyzing the table already, this one does not wait."""
+    bind = session.bind
+    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+    assert engine is not None, "a session bound to an engine"
+    return lambda: _analyze(engine, spec)
+
+
+async def _analyze(engine: AsyncEngine, spec: EntitySpec) -> None:
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("SET lock_timeout = '200ms'")
+            # The columns the look-ups' plans depend on (a full ANALYZE costs the
+            # backend about twice as much; autovacuum does that one in its own time).
+            await autocommit.exec_driver_sql(
+                f"ANALYZE {spec.table_name} (tenant_id, location_id, external_id)"
+            )
+    except DBAPIError as exc:
+        logger.info("ANALYZE %s skipped: %s", spec.table_name, exc.orig)

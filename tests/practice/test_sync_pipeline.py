@@ -13,13 +13,14 @@ from sqlalchemy import text
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.errors import ValidationProblem
-from api.practice import ingest, ingest_pipeline
+from api.practice import ingest, ingest_pipeline, ingest_sql
 from api.practice.batch_ids import new_ids
 from tests.practice.conftest import appointment, count_rows, patient
 
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 3)
     monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
     monkeypatch.setattr(ingest_pipeline, "VALIDATE_SLICE", 2)
 
@@ -69,6 +70,58 @@ async def test_a_guarantor_in_a_later_chunk_is_resolved(sessions, practice):
     assert (result.created, result.updated, result.unchanged) == (3, 1, 0)
     rows = await patients_by_external_id(sessions)
     assert rows["k1"].guarantor_id == rows["dad"].id
+
+
+def test_chunk_bounds_start_with_the_smaller_first_chunk():
+    assert ingest_pipeline.chunk_bounds(0, 2, 3) == []
+    assert ingest_pipeline.chunk_bounds(1, 2, 3) == [(0, 1)]
+    assert ingest_pipeline.chunk_bounds(2, 2, 3) == [(0, 2)]
+    assert ingest_pipeline.chunk_bounds(9, 2, 3) == [(0, 2), (2, 5), (5, 8), (8, 9)]
+
+
+async def test_new_and_known_rows_mixed_in_chunks_keep_their_ids(sessions, practice, monkeypatch):
+    # New rows are inserted, known ones upserted: every chunk holds both kinds, sent again
+    # unchanged, changed, and after a tombstone.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
+    first = await push(sessions, practice, "patients", [patient(f"p{i}") for i in range(0, 8, 2)])
+    assert first.created == 4
+    before = await patients_by_external_id(sessions)
+    rows = [patient(f"p{i}") for i in range(8)]
+    rows[2]["last_name"] = "Changed"  # p2, known
+    mixed = await push(sessions, practice, "patients", rows)
+    assert (mixed.created, mixed.updated, mixed.unchanged) == (4, 1, 3)
+    after = await patients_by_external_id(sessions)
+    assert len(after) == 8
+    assert all(after[f"p{i}"].id == before[f"p{i}"].id for i in range(0, 8, 2))
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[0].id,
+            entity="patients", rows=[], deletes=["p4"], now=utcnow(),
+        )  # fmt: skip
+    back = await push(sessions, practice, "patients", rows)
+    assert (back.created, back.updated, back.unchanged) == (0, 1, 7)  # p4 un-tombstoned
+    assert (
+        await count_rows(
+            sessions,
+            "SELECT count(*) FROM patients WHERE deleted_at IS NULL AND last_name = 'Changed'",
+        )
+        == 1
+    )
+
+
+async def test_a_large_batch_refreshes_the_tables_statistics(sessions, practice, monkeypatch):
+    # Look-ups by external id are planned from the table's statistics; a first load leaves
+    # none, so the batch that made them stale has the table analyzed once it commits.
+    monkeypatch.setattr(ingest_sql, "MIN_STALE_ROWS", 5)
+    analyzed = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'providers'"
+    before = await count_rows(sessions, analyzed)
+    rows = [{"external_id": f"dr{i}", "kind": "dentist", "name": f"Dr {i}"} for i in range(6)]
+    await push(sessions, practice, "providers", rows)
+    assert await count_rows(sessions, analyzed) == before + 1
+    # Sent again unchanged: nothing written, nothing stale.
+    await push(sessions, practice, "providers", rows)
+    assert await count_rows(sessions, analyzed) == before + 1
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -127,6 +180,7 @@ async def error_lists(
 ) -> tuple[list[Any], list[Any]]:
     """The batch's errors in one chunk, then in chunks of three rows."""
     whole = await problems(sessions, practice, entity, rows)
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
     monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
     monkeypatch.setattr(ingest_pipeline, "VALIDATE_SLICE", 2)
     chunked = await problems(sessions, practice, entity, rows)
