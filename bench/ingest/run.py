@@ -15,7 +15,8 @@ location, and measures, in one run and on the same generated rows:
 * the HTTP endpoint `POST /v1/sync/locations/{id}/patients` (in-process ASGI, 10,000 rows
   per request, JSON parsing, auth, idempotency, one transaction; the request bodies are
   encoded before the clock starts, as a bridge would send them);
-* `COPY` of the same patient / appointment tuples into an index-less scratch table.
+* `COPY` of the same patient / appointment tuples into an index-less scratch table (the
+  floor), and of the patients into a table shaped like `patients` (its indexes and keys).
 
 Besides wall-clock time, each line gives the CPU time per row of this Python process and
 of the PostgreSQL backends of the scratch database (read from /proc, so PostgreSQL must
@@ -226,15 +227,30 @@ class Bench:
         ]
         return spec, columns, records
 
-    async def copy_floor(self, prepared: Any) -> None:
-        """COPY the same tuples into an index-less scratch table: the floor."""
+    async def copy_floor(self, prepared: Any, *, shaped: bool = False) -> None:
+        """COPY the same tuples into an index-less scratch table: the floor. `shaped`: into
+        a table shaped like the real one instead (its indexes, unique keys, check
+        constraints and location key; COPY as the owner, so no row-level security): what
+        PostgreSQL alone needs to put these rows where sync_batch puts them."""
         spec, columns, records = prepared
-        table = f"scratch_{spec.table_name}"
-        await self.admin.execute(f"DROP TABLE IF EXISTS {table}")
-        await self.admin.execute(
-            f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {spec.table_name} "
-            "WITH NO DATA"
-        )
+        if shaped:
+            table = f"shaped_{spec.table_name}"
+            await self.admin.execute(f"DROP TABLE IF EXISTS {table}")
+            await self.admin.execute(
+                f"CREATE TABLE {table} (LIKE {spec.table_name} INCLUDING DEFAULTS "
+                "INCLUDING CONSTRAINTS INCLUDING INDEXES); "
+                f"ALTER TABLE {table} ADD FOREIGN KEY (tenant_id, location_id) "
+                "REFERENCES locations (tenant_id, id)"
+            )
+            columns = ["tenant_id", "location_id", *columns]
+            records = [(self.tenant_id, self.location_id, *r) for r in records]
+        else:
+            table = f"scratch_{spec.table_name}"
+            await self.admin.execute(f"DROP TABLE IF EXISTS {table}")
+            await self.admin.execute(
+                f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {spec.table_name} "
+                "WITH NO DATA"
+            )
         conn = await asyncpg.connect(self.database_url)
         try:
             await conn.copy_records_to_table(table, records=records, columns=columns)
@@ -298,6 +314,11 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
         "patients  COPY into index-less scratch table (floor)",
         patients,
         lambda: bench.copy_floor(p_tuples),
+    )
+    await bench.timed(
+        "patients  COPY into a table shaped like patients (indexes, keys)",
+        patients,
+        lambda: bench.copy_floor(p_tuples, shaped=True),
     )
     await bench.timed(
         "patients  sync_batch: first load (inserts)", patients, lambda: bench.sync("patients", p0)
