@@ -4,7 +4,8 @@ twice, quiet hours and frequency caps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import time_machine
 from sqlalchemy import select
@@ -18,6 +19,8 @@ from api.messaging.throttle import key_for
 from api.practice.models import CommunicationLog, OptOut, Writeback
 from tests.campaigns.conftest import EMAIL, create_and_submit
 from tests.messaging.support import event_types, rows
+
+CHICAGO = ZoneInfo("America/Chicago")  # the practice's location
 
 
 async def _patients(make_patient, practice, n: int, **fields):
@@ -234,22 +237,24 @@ async def test_scheduled_campaign_starts_at_each_locations_local_time(
     practice = providers
     await _patients(make_patient, practice, 1)
     now = datetime.now(UTC)
+    # 10:00 in Chicago two days from now, whichever of CST and CDT that day is in.
+    day = (now.astimezone(CHICAGO) + timedelta(days=2)).date()
+    send_at = datetime.combine(day, time(10), tzinfo=CHICAGO).astimezone(UTC)
     with time_machine.travel(now, tick=False):
         campaign = await create_and_submit(
             client,
             practice,
             campaign_type="scheduled",
-            scheduled_for="2026-11-25T10:00:00",
+            scheduled_for=f"{day.isoformat()}T10:00:00",
         )
-        # 10:00 in Chicago (CST, UTC-6).
-        assert campaign["send_at"].startswith("2026-11-25T16:00:00")
+        assert campaign["send_at"].startswith(send_at.strftime("%Y-%m-%dT%H:%M:%S"))
         assert await campaign_jobs.run_due() == 0
     async with unit_of_work(sessions) as session:
         [start] = (
             await session.execute(select(Job).where(Job.task == "campaigns.start"))
         ).scalars()
-    assert start.run_at == datetime(2026, 11, 25, 16, tzinfo=UTC)
-    with time_machine.travel(datetime(2026, 11, 25, 16, 0, 5, tzinfo=UTC), tick=False):
+    assert start.run_at == send_at
+    with time_machine.travel(send_at + timedelta(seconds=5), tick=False):
         await campaign_jobs.run_due()
         [campaign_row] = await rows(sessions, Campaign)
         assert campaign_row.status == "completed"
