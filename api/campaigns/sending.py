@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.campaigns import repository
 from api.campaigns.models import Campaign
 from api.campaigns.recipients import recipient_source
-from api.core import jobs
+from api.core import jobs, statistics
 from api.core.clock import utcnow
 from api.core.settings import Settings
 from api.engines.quiet_hours import wall_clock_instant
@@ -124,6 +124,8 @@ async def start_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[st
     added = await repository.snapshot_recipients(
         session, source, campaign.tenant_id, campaign.id, campaign.send_round, campaign.channels
     )
+    # Each recorded batch's recipients are updated by key (api/core/statistics.py).
+    await statistics.refresh_when_stale(session, "campaign_recipients", added)
     campaign.status = "sending"
     campaign.started_at = now
     campaign.updated_at = now

@@ -26,16 +26,18 @@ honours one acknowledges without delivering again."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.audiences import repository as audiences_repository
-from api.core import jobs
+from api.core import jobs, statistics
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.errors import Problem
@@ -71,6 +73,14 @@ BATCH_SIZE = 500
 ACK_INTERVAL = 0.02
 # Provider calls in flight at once within one batch.
 SEND_CONCURRENCY = 50
+# Batches of one source sending at once, across all workers. Every batch job holds its
+# claimed rows locked until it commits, and claims walk past rows other batches hold (and
+# past rows they sent that are not yet dead to every transaction): with a batch job per
+# recorded batch all running at once, a 100,000-recipient campaign kept ~100 batches open
+# for seconds each and the claims' work grew with the campaign. Four lanes of 50 sends in
+# flight keep the providers busy; a job that finds them taken comes back a second later.
+SEND_LANES = 4
+LANE_RETRY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,26 @@ async def _enqueue_batches(
             args={"tenant_id": tenant_id, "source_kind": source.kind, "source_id": source.id},
             run_at=run_at,
         )
+
+
+async def _wake_later(
+    session: AsyncSession, tenant_id: str, source: MessageSource, at: datetime
+) -> None:
+    """A batch job for the source at `at`, rounded up to the second: however many jobs
+    found the lanes taken in that second, one comes back."""
+    second = math.ceil(at.timestamp())
+    try:
+        async with session.begin_nested():
+            await jobs.enqueue(
+                session,
+                BATCH_TASK,
+                tenant_id=tenant_id,
+                args={"tenant_id": tenant_id, "source_kind": source.kind, "source_id": source.id},
+                run_at=datetime.fromtimestamp(second, UTC),
+                dedupe_key=f"{BATCH_TASK}:{tenant_id}:{source.kind}:{source.id}:{second}",
+            )
+    except IntegrityError:
+        pass  # that second's job is already recorded
 
 
 async def record_many(
@@ -263,6 +293,8 @@ async def record_many(
         )
         outcomes.append(Recorded(patient.id, channel, message_id))
     inserted = await repository.insert_messages(session, rows)
+    # Send batches update their messages by id (api/core/statistics.py).
+    await statistics.refresh_when_stale(session, "messages", len(inserted))
     if len(inserted) < len(rows):
         # A concurrent recording of the same keys won for some: theirs are the messages.
         again = await repository.messages_by_keys(
@@ -428,6 +460,11 @@ async def deliver_batch(
 ) -> dict[str, Any]:
     """The `messaging.send_batch` job: one attempt for up to BATCH_SIZE due messages."""
     now = utcnow()
+    source = MessageSource(source_kind, source_id)
+    lane = await repository.take_send_lane(session, tenant_id, source_kind, source_id, SEND_LANES)
+    if lane is None:
+        await _wake_later(session, tenant_id, source, now + LANE_RETRY)
+        return {"source_id": source_id, "sent": 0, "waiting": "lanes"}
     messages = await repository.claim_due(
         session, tenant_id, source_kind, source_id, now, BATCH_SIZE
     )
@@ -437,7 +474,6 @@ async def deliver_batch(
     # statement, not object by object by the ORM.
     for message in messages:
         session.expunge(message)
-    source = MessageSource(source_kind, source_id)
     patients = await repository.patients_by_ids(
         session, tenant_id, sorted({m.patient_id for m in messages if m.patient_id})
     )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cadences import exits as cadence_exits
-from api.core.db import after_commit
+from api.core import statistics
 from api.core.errors import FieldError, NotFound, ValidationProblem
 from api.practice import freshness, ingest_sql
 from api.practice.ingest_pipeline import RowsPipeline
@@ -115,8 +115,10 @@ async def sync_batch(
         errors.raise_if_any(entity)
     await pipeline.keep()
     created, updated = upserted.created, upserted.updated
-    if await ingest_sql.statistics_stale(session, spec, created + updated):
-        after_commit(session, ingest_sql.analyzer(session, spec))
+    # The look-ups by external id are planned from these (api/core/statistics.py).
+    await statistics.refresh_when_stale(
+        session, spec.table_name, created + updated, ("tenant_id", "location_id", "external_id")
+    )
     received = len(rows)
     deleted = await ingest_sql.tombstone(
         session,

@@ -23,18 +23,14 @@ guarantor and provider rely on this alone, alembic 0014)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.practice.ingest_specs import EntitySpec
-
-logger = logging.getLogger(__name__)
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -234,56 +230,3 @@ async def lock_entity(session: AsyncSession, tenant_id: str, location_id: str, e
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         f"ingest:{tenant_id}:{location_id}:{entity}",
     )
-
-
-# A table's statistics are refreshed after a batch once the rows written since the last
-# ANALYZE pass this share of its size (and MIN_STALE_ROWS).
-STALE_SHARE = 1.0
-MIN_STALE_ROWS = 5_000
-
-
-async def statistics_stale(session: AsyncSession, spec: EntitySpec, written: int) -> bool:
-    """Whether the planner's picture of the entity's table is off by more than
-    `STALE_SHARE` once this batch's `written` rows count (never analyzed counts as empty).
-
-    Why it matters: without statistics every mirror table looks like a few rows per
-    location, and the look-ups by external id (`lookup_ids`) are then planned as a scan of
-    the location's rows through another (tenant, location, ...) index: per chunk, work in
-    proportion to the location's size instead of the chunk's. Autovacuum corrects that
-    within minutes; a bridge's first load takes less."""
-    if written < MIN_STALE_ROWS:
-        return False
-    connection = await driver_connection(session)
-    row = await connection.fetchrow(
-        "SELECT greatest(c.reltuples, 0) AS counted, "
-        "coalesce(s.n_mod_since_analyze, 0) AS modified "
-        "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
-        "WHERE c.oid = $1::regclass",
-        spec.table_name,
-    )
-    return bool(row["modified"] + written > max(STALE_SHARE * row["counted"], MIN_STALE_ROWS))
-
-
-def analyzer(session: AsyncSession, spec: EntitySpec) -> Callable[[], Awaitable[None]]:
-    """ANALYZE the entity's table, to run once the session has committed (the rows are
-    then visible to it); on a connection of its own, as the tables' owner (a tenant's
-    transaction runs as a role that may not). Best effort: if autovacuum or another batch
-    is analyzing the table already, this one does not wait."""
-    bind = session.bind
-    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
-    assert engine is not None, "a session bound to an engine"
-    return lambda: _analyze(engine, spec)
-
-
-async def _analyze(engine: AsyncEngine, spec: EntitySpec) -> None:
-    try:
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("SET lock_timeout = '200ms'")
-            # The columns the look-ups' plans depend on (a full ANALYZE costs the
-            # backend about twice as much; autovacuum does that one in its own time).
-            await autocommit.exec_driver_sql(
-                f"ANALYZE {spec.table_name} (tenant_id, location_id, external_id)"
-            )
-    except DBAPIError as exc:
-        logger.info("ANALYZE %s skipped: %s", spec.table_name, exc.orig)

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.campaigns.models import Campaign, CampaignRecipient
+from api.core import statistics
 from api.core.db import unit_of_work
 from api.core.infra_models import Job
+from api.messaging import batch
+from api.messaging import repository as messaging_repository
 from api.messaging.batch import deliver_batch
 from api.messaging.models import Message
 from api.messaging.throttle import key_for
@@ -295,6 +298,71 @@ async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
     assert len(await rows(sessions, CommunicationLog)) == 3
     [campaign_row] = await rows(sessions, Campaign)
     assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
+
+
+async def test_a_batch_job_finding_every_send_lane_taken_comes_back_a_second_later(
+    client, providers, make_patient, campaign_jobs, twilio, sessions, settings, monkeypatch
+):
+    """Batches of one source send at most SEND_LANES at a time; a job that finds them all
+    taken sends nothing, holds nothing, and leaves one job for the next second."""
+    monkeypatch.setattr(batch, "SEND_LANES", 1)
+    practice = providers
+    patients = await _patients(make_patient, practice, 3)
+    await create_and_submit(client, practice)
+    await campaign_jobs.run_due(["campaigns.start", "campaigns.send_batch"])
+    [job] = await campaign_jobs.pending(["messaging.send_batch"])
+    source = (practice.tenant.id, job.args["source_kind"], job.args["source_id"])
+    now = datetime.now(UTC).replace(microsecond=250_000)
+    async with unit_of_work(sessions, practice.tenant.id) as holder:
+        # Another batch of the campaign is sending: it holds the only lane.
+        assert await messaging_repository.take_send_lane(holder, *source, 1) == 0
+        with time_machine.travel(now, tick=False):
+            assert await campaign_jobs.run(job.id) == {
+                "source_id": job.args["source_id"], "sent": 0, "waiting": "lanes"
+            }  # fmt: skip
+            # Another job finding the lane taken in the same second adds no second one.
+            async with unit_of_work(sessions, practice.tenant.id) as session:
+                await deliver_batch(session, *source, settings)
+        [wake] = await campaign_jobs.pending(["messaging.send_batch"])
+        assert wake.run_at == now.replace(microsecond=0) + timedelta(seconds=2)
+        with time_machine.travel(wake.run_at, tick=False):
+            await campaign_jobs.run(wake.id)
+        [wake_again] = await campaign_jobs.pending(["messaging.send_batch"])
+        assert wake_again.run_at == wake.run_at + timedelta(seconds=1)
+        assert twilio.sent == []
+    assert {m.status for m in await rows(sessions, Message)} == {"queued"}
+    # The lane is free again: the next second's job sends the campaign (and the finish
+    # watcher, a few seconds on, completes it).
+    with time_machine.travel(wake_again.run_at + timedelta(seconds=30), tick=False):
+        await campaign_jobs.run_due()
+    assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)
+    [campaign_row] = await rows(sessions, Campaign)
+    assert campaign_row.status == "completed"
+
+
+async def test_starting_and_recording_a_campaign_refreshes_stale_statistics(
+    client, providers, make_patient, campaign_jobs, sessions, monkeypatch
+):
+    """Send batches update recipients and messages by key, planned from the tables'
+    statistics: a campaign that made them stale has the tables analyzed (here, with the
+    threshold lowered to a few rows)."""
+    monkeypatch.setattr(statistics, "MIN_STALE_ROWS", 2)
+    monkeypatch.setattr(statistics, "STALE_SHARE", 0.0)
+
+    async def analyzed(table: str) -> int:
+        async with unit_of_work(sessions) as session:
+            count = await session.scalar(
+                text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = :t"),
+                {"t": table},
+            )
+        return int(count or 0)
+
+    before = {t: await analyzed(t) for t in ("campaign_recipients", "messages")}
+    await _patients(make_patient, providers, 3)
+    await create_and_submit(client, providers)
+    await campaign_jobs.run_due(["campaigns.start", "campaigns.send_batch"])
+    assert await analyzed("campaign_recipients") > before["campaign_recipients"]
+    assert await analyzed("messages") > before["messages"]
 
 
 async def test_a_throttled_campaign_still_sends_everything(

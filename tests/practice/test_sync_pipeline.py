@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from api.core import statistics
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.errors import ValidationProblem
-from api.practice import ingest, ingest_pipeline, ingest_sql
+from api.practice import ingest, ingest_pipeline
 from api.practice.batch_ids import new_ids
 from tests.practice.conftest import appointment, count_rows, patient
 
@@ -113,7 +114,7 @@ async def test_new_and_known_rows_mixed_in_chunks_keep_their_ids(sessions, pract
 async def test_a_large_batch_refreshes_the_tables_statistics(sessions, practice, monkeypatch):
     # Look-ups by external id are planned from the table's statistics; a first load leaves
     # none, so the batch that made them stale has the table analyzed once it commits.
-    monkeypatch.setattr(ingest_sql, "MIN_STALE_ROWS", 5)
+    monkeypatch.setattr(statistics, "MIN_STALE_ROWS", 5)
     analyzed = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'providers'"
     before = await count_rows(sessions, analyzed)
     rows = [{"external_id": f"dr{i}", "kind": "dentist", "name": f"Dr {i}"} for i in range(6)]

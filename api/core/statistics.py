@@ -1,0 +1,74 @@
+"""Planner statistics refreshed right after bulk writes.
+
+A table the planner has no statistics for (never analyzed, as every new practice's
+mirror and every new campaign's rows are) looks like a few rows per tenant. Statements
+that join a batch of keys to it are then planned the wrong way round: the table's rows of
+the tenant (or the location, or the campaign) are read whole for each batch, so a bulk
+job's work grows with the square of its size. Autovacuum analyzes such a table within a
+minute or so; a first sync or a large campaign is done with sooner. So the jobs that
+write many rows ask for an ANALYZE once they commit, when the rows written since the
+last one pass STALE_SHARE of the table (and MIN_STALE_ROWS): the table is analyzed each
+time it has doubled, a handful of times on its way to millions of rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from api.core.db import after_commit
+
+logger = logging.getLogger(__name__)
+
+STALE_SHARE = 1.0
+MIN_STALE_ROWS = 5_000
+
+
+_STALENESS = text(
+    "SELECT greatest(c.reltuples, 0) AS counted, coalesce(s.n_mod_since_analyze, 0) AS modified "
+    "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+    "WHERE c.oid = CAST(:table AS regclass)"
+)
+
+
+async def refresh_when_stale(
+    session: AsyncSession, table: str, written: int, columns: Sequence[str] = ()
+) -> bool:
+    """ANALYZE `table` (only `columns`, if given) after this session commits, if its
+    statistics are off by more than STALE_SHARE once the `written` rows count. Whether it
+    will be."""
+    if written <= 0:
+        return False
+    # Rows written since the last ANALYZE by earlier transactions count too (a campaign
+    # records its messages 500 at a time).
+    row = (await session.execute(_STALENESS, {"table": table})).one()
+    if row.modified + written <= max(STALE_SHARE * row.counted, MIN_STALE_ROWS):
+        return False
+    after_commit(session, _analyzer(session, table, columns))
+    return True
+
+
+def _analyzer(
+    session: AsyncSession, table: str, columns: Sequence[str]
+) -> Callable[[], Awaitable[None]]:
+    bind = session.bind
+    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+    assert engine is not None, "a session bound to an engine"
+    target = f"{table} ({', '.join(columns)})" if columns else table
+    return lambda: _analyze(engine, target)
+
+
+async def _analyze(engine: AsyncEngine, target: str) -> None:
+    """On a connection of its own, as the tables' owner (a tenant's transaction runs as a
+    role that may not). Best effort: if autovacuum or another job is analyzing the table
+    already, this one does not wait."""
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("SET lock_timeout = '200ms'")
+            await autocommit.exec_driver_sql(f"ANALYZE {target}")
+    except DBAPIError as exc:
+        logger.info("ANALYZE %s skipped: %s", target, exc.orig)
