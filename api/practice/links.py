@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.repository import scoped
+from api.practice import ingest_sql
 from api.practice.models import Appointment, Patient, Writeback
 
 log = structlog.get_logger(__name__)
@@ -75,8 +76,18 @@ async def link_created_rows(
         return
     payload: dict[str, Any] = item.payload or {}
     appointment_id = payload.get("appointment_id")
-    if isinstance(appointment_id, str):
-        await _link(session, Appointment, item, appointment_id, item.pms_id, now)
     patient: dict[str, Any] = payload.get("patient") or {}
-    if patient_pms_id and patient.get("new") and isinstance(patient.get("id"), str):
+    link_patient = bool(
+        patient_pms_id and patient.get("new") and isinstance(patient.get("id"), str)
+    )
+    # A sync batch decides which of its rows are new by external id under its entity's
+    # lock and inserts those plainly (api/practice/ingest_sql.py): renaming a row to a PMS
+    # id takes the same lock, in the order batches take them (patients before
+    # appointments), so the rename lands wholly before or after a batch of that entity.
+    if link_patient:
+        await ingest_sql.lock_entity(session, item.tenant_id, item.location_id, "patients")
+    if isinstance(appointment_id, str):
+        await ingest_sql.lock_entity(session, item.tenant_id, item.location_id, "appointments")
+        await _link(session, Appointment, item, appointment_id, item.pms_id, now)
+    if link_patient and patient_pms_id is not None:
         await _link(session, Patient, item, patient["id"], patient_pms_id, now)

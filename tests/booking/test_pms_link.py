@@ -4,8 +4,11 @@ bridge's next sync of them updates our rows instead of importing them again."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+from api.core.db import unit_of_work
+from api.practice import ingest_sql
 from tests.booking.conftest import PATIENT, confirm, count, hold, push, utc
 
 
@@ -220,6 +223,29 @@ async def test_a_failed_write_back_links_nothing(client, mirror, sessions):
             sessions,
             "SELECT count(*) FROM appointments WHERE id = :a AND external_id LIKE 'online:%'",
             a=booked["appointment"]["id"],
+        )
+        == 1
+    )
+
+
+async def test_an_ack_renaming_a_booking_waits_for_a_sync_batch_of_appointments(
+    client, mirror, sessions
+):
+    # A sync batch inserts the rows it found new by PMS id under its entity's lock; the
+    # ack's rename to a PMS id takes the same lock, so it cannot land between the batch's
+    # look-up and its insert.
+    await _book(client, mirror)
+    async with unit_of_work(sessions, mirror.tenant_id) as batch:
+        await ingest_sql.lock_entity(batch, mirror.tenant_id, mirror.location_id, "appointments")
+        ack = asyncio.create_task(_claim_and_ack(client, mirror, pms_id="A-77"))
+        done, _ = await asyncio.wait([ack], timeout=0.5)
+        assert not done  # waiting for the batch
+    await asyncio.wait_for(ack, timeout=10)
+    assert (
+        await count(
+            sessions,
+            "SELECT count(*) FROM appointments WHERE location_id = :l AND external_id = 'A-77'",
+            l=mirror.location_id,
         )
         == 1
     )
