@@ -124,8 +124,6 @@ async def start_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[st
     added = await repository.snapshot_recipients(
         session, source, campaign.tenant_id, campaign.id, campaign.send_round, campaign.channels
     )
-    # Each recorded batch's recipients are updated by key (api/core/statistics.py).
-    await statistics.refresh_when_stale(session, "campaign_recipients", added)
     campaign.status = "sending"
     campaign.started_at = now
     campaign.updated_at = now
@@ -133,6 +131,8 @@ async def start_campaign(session: AsyncSession, args: dict[str, Any]) -> dict[st
     # A watcher from the start: if every chain's job dies with a killed worker, nothing
     # else would notice before arq's lease on those jobs lapses (job_timeout).
     await _enqueue_finish(session, campaign, now + FINISH_POLL)
+    # Each recorded batch's recipients are updated by key (api/core/statistics.py).
+    await statistics.refresh_when_stale(session, "campaign_recipients", added)
     return {"campaign_id": campaign.id, "recipients": added}
 
 

@@ -13,10 +13,9 @@ time it has doubled, a handful of times on its way to millions of rows."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.core.db import after_commit
@@ -25,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 STALE_SHARE = 1.0
 MIN_STALE_ROWS = 5_000
+_SCHEDULED = "statistics_refresh"
 
 
 _STALENESS = text(
@@ -34,41 +34,55 @@ _STALENESS = text(
 )
 
 
-async def refresh_when_stale(
-    session: AsyncSession, table: str, written: int, columns: Sequence[str] = ()
-) -> bool:
-    """ANALYZE `table` (only `columns`, if given) after this session commits, if its
+async def refresh_when_stale(session: AsyncSession, table: str, written: int) -> bool:
+    """ANALYZE `table` after this session commits (once, however many calls ask), if its
     statistics are off by more than STALE_SHARE once the `written` rows count. Whether it
-    will be."""
-    if written <= 0:
+    will be. Call it after the work's other after-commit steps (job pushes) are asked for:
+    callbacks run in order, and an ANALYZE can take a moment."""
+    scheduled = _scheduled(session)
+    if written <= 0 or table in scheduled:
         return False
     # Rows written since the last ANALYZE by earlier transactions count too (a campaign
     # records its messages 500 at a time).
     row = (await session.execute(_STALENESS, {"table": table})).one()
     if row.modified + written <= max(STALE_SHARE * row.counted, MIN_STALE_ROWS):
         return False
-    after_commit(session, _analyzer(session, table, columns))
+    scheduled.add(table)
+    after_commit(session, _analyzer(session, table))
     return True
 
 
-def _analyzer(
-    session: AsyncSession, table: str, columns: Sequence[str]
-) -> Callable[[], Awaitable[None]]:
+def _analyzer(session: AsyncSession, table: str) -> Callable[[], Awaitable[None]]:
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
     assert engine is not None, "a session bound to an engine"
-    target = f"{table} ({', '.join(columns)})" if columns else table
-    return lambda: _analyze(engine, target)
+
+    return lambda: _analyze(engine, table)
 
 
-async def _analyze(engine: AsyncEngine, target: str) -> None:
+def _scheduled(session: AsyncSession) -> set[str]:
+    """Tables this transaction will analyze after it commits (a rolled-back transaction's
+    set is left behind with it)."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    found: tuple[object, set[str]] | None = sync.info.get(_SCHEDULED)
+    if found is None or found[0] is not transaction:
+        found = (transaction, set())
+        sync.info[_SCHEDULED] = found
+    return found[1]
+
+
+async def _analyze(engine: AsyncEngine, table: str) -> None:
     """On a connection of its own, as the tables' owner (a tenant's transaction runs as a
-    role that may not). Best effort: if autovacuum or another job is analyzing the table
-    already, this one does not wait."""
+    role that may not). The whole table: an ANALYZE of some columns does not reset the
+    count of rows changed since the last one. Best effort and bounded: the work has
+    committed, so nothing here may fail it; if autovacuum or another job is analyzing the
+    table already, this one does not wait."""
     try:
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.exec_driver_sql("SET lock_timeout = '200ms'")
-            await autocommit.exec_driver_sql(f"ANALYZE {target}")
-    except DBAPIError as exc:
-        logger.info("ANALYZE %s skipped: %s", target, exc.orig)
+            await autocommit.exec_driver_sql("SET statement_timeout = '30s'")
+            await autocommit.exec_driver_sql(f"ANALYZE {table}")
+    except Exception as exc:
+        logger.warning("ANALYZE %s skipped: %s", table, exc)

@@ -78,9 +78,12 @@ SEND_CONCURRENCY = 50
 # past rows they sent that are not yet dead to every transaction): with a batch job per
 # recorded batch all running at once, a 100,000-recipient campaign kept ~100 batches open
 # for seconds each and the claims' work grew with the campaign. Four lanes of 50 sends in
-# flight keep the providers busy; a job that finds them taken comes back a second later.
+# flight keep the providers busy. A job that finds them taken leaves one job for the next
+# LANE_RETRY step and ends: the lanes' own jobs go on at once while their batches are
+# full, so this only picks up messages recorded after a lane's last claim. (A step of
+# seconds, not one: a campaign paced by a low send rate keeps its lanes busy for hours.)
 SEND_LANES = 4
-LANE_RETRY = timedelta(seconds=1)
+LANE_RETRY_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,10 @@ async def _enqueue_batches(
 async def _wake_later(
     session: AsyncSession, tenant_id: str, source: MessageSource, at: datetime
 ) -> None:
-    """A batch job for the source at `at`, rounded up to the second: however many jobs
-    found the lanes taken in that second, one comes back."""
-    second = math.ceil(at.timestamp())
+    """A batch job for the source at the next LANE_RETRY_SECONDS step after `at`: however
+    many jobs found the lanes taken within one step, one comes back."""
+    step = LANE_RETRY_SECONDS
+    second = (math.floor(at.timestamp()) // step + 1) * step
     try:
         async with session.begin_nested():
             await jobs.enqueue(
@@ -293,8 +297,6 @@ async def record_many(
         )
         outcomes.append(Recorded(patient.id, channel, message_id))
     inserted = await repository.insert_messages(session, rows)
-    # Send batches update their messages by id (api/core/statistics.py).
-    await statistics.refresh_when_stale(session, "messages", len(inserted))
     if len(inserted) < len(rows):
         # A concurrent recording of the same keys won for some: theirs are the messages.
         again = await repository.messages_by_keys(
@@ -312,6 +314,8 @@ async def record_many(
         r["deferred_until"] or now for r in rows if r["status"] == "queued" and r["id"] in inserted
     }
     await _enqueue_batches(session, tenant_id, source, due)
+    # Send batches update their messages by id (api/core/statistics.py).
+    await statistics.refresh_when_stale(session, "messages", len(inserted))
     return outcomes
 
 
@@ -463,7 +467,7 @@ async def deliver_batch(
     source = MessageSource(source_kind, source_id)
     lane = await repository.take_send_lane(session, tenant_id, source_kind, source_id, SEND_LANES)
     if lane is None:
-        await _wake_later(session, tenant_id, source, now + LANE_RETRY)
+        await _wake_later(session, tenant_id, source, now)
         return {"source_id": source_id, "sent": 0, "waiting": "lanes"}
     messages = await repository.claim_due(
         session, tenant_id, source_kind, source_id, now, BATCH_SIZE

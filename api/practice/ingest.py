@@ -116,9 +116,7 @@ async def sync_batch(
     await pipeline.keep()
     created, updated = upserted.created, upserted.updated
     # The look-ups by external id are planned from these (api/core/statistics.py).
-    await statistics.refresh_when_stale(
-        session, spec.table_name, created + updated, ("tenant_id", "location_id", "external_id")
-    )
+    await statistics.refresh_when_stale(session, spec.table_name, created + updated)
     received = len(rows)
     deleted = await ingest_sql.tombstone(
         session,

@@ -9,9 +9,11 @@ in with a plain `INSERT ... SELECT`, known ones through `ON CONFLICT DO UPDATE` 
 `WHERE` that skips unchanged rows. A plain insert costs PostgreSQL about a third less
 than a speculative one (bench/RESULTS.md, 2026-12-07), and a first load is all new rows.
 Nothing else writes a bridge's external ids while the batch holds its entity lock
-(`lock_entity`; online bookings use `online:` ids the PMS never sends), so a row found new
-stays new until the insert; if that were ever broken the unique constraint refuses the
-insert and the whole batch rolls back (the bridge's retry then finds the row).
+(`lock_entity`): online bookings create rows with `online:` ids the PMS never sends, and
+the write-back acknowledgement that renames them to the PMS's id takes the same lock
+(api/practice/links.py). So a row found new stays new until the insert; were that ever
+broken, the unique constraint refuses the insert and the whole batch rolls back (the
+bridge's retry then finds the row).
 
 References arrive as external ids. They are resolved with one indexed look-up per
 referenced table and chunk, not with a sub-select per row: a per-row plan is at the

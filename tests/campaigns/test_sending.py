@@ -300,11 +300,11 @@ async def test_a_batch_that_dies_after_the_provider_took_it_is_not_sent_again(
     assert campaign_row.id == campaign["id"] and campaign_row.status == "completed"
 
 
-async def test_a_batch_job_finding_every_send_lane_taken_comes_back_a_second_later(
+async def test_a_batch_job_finding_every_send_lane_taken_comes_back_a_step_later(
     client, providers, make_patient, campaign_jobs, twilio, sessions, settings, monkeypatch
 ):
     """Batches of one source send at most SEND_LANES at a time; a job that finds them all
-    taken sends nothing, holds nothing, and leaves one job for the next second."""
+    taken sends nothing, locks none of its messages, and leaves one job for the next step."""
     monkeypatch.setattr(batch, "SEND_LANES", 1)
     practice = providers
     patients = await _patients(make_patient, practice, 3)
@@ -324,15 +324,23 @@ async def test_a_batch_job_finding_every_send_lane_taken_comes_back_a_second_lat
             async with unit_of_work(sessions, practice.tenant.id) as session:
                 await deliver_batch(session, *source, settings)
         [wake] = await campaign_jobs.pending(["messaging.send_batch"])
-        assert wake.run_at == now.replace(microsecond=0) + timedelta(seconds=2)
+        step = batch.LANE_RETRY_SECONDS
+        next_step = (int(now.timestamp()) // step + 1) * step
+        assert wake.run_at == datetime.fromtimestamp(next_step, UTC)
         with time_machine.travel(wake.run_at, tick=False):
             await campaign_jobs.run(wake.id)
         [wake_again] = await campaign_jobs.pending(["messaging.send_batch"])
-        assert wake_again.run_at == wake.run_at + timedelta(seconds=1)
+        assert wake_again.run_at == wake.run_at + timedelta(seconds=step)
         assert twilio.sent == []
+        # None of the campaign's messages is locked by the jobs that found no lane.
+        async with unit_of_work(sessions, practice.tenant.id) as session:
+            free = await session.execute(select(Message.id).with_for_update(skip_locked=True))
+            assert len(free.all()) == 3
     assert {m.status for m in await rows(sessions, Message)} == {"queued"}
     # The lane is free again: the next second's job sends the campaign (and the finish
     # watcher, a few seconds on, completes it).
+    with time_machine.travel(wake_again.run_at, tick=False):
+        await campaign_jobs.run_due()
     with time_machine.travel(wake_again.run_at + timedelta(seconds=30), tick=False):
         await campaign_jobs.run_due()
     assert sorted(s.form["To"] for s in twilio.sent) == sorted(p.mobile for p in patients)

@@ -123,6 +123,14 @@ async def test_a_large_batch_refreshes_the_tables_statistics(sessions, practice,
     # Sent again unchanged: nothing written, nothing stale.
     await push(sessions, practice, "providers", rows)
     assert await count_rows(sessions, analyzed) == before + 1
+    # As many new rows again: the statistics are off by 2x, not more; no ANALYZE yet.
+    more = [{"external_id": f"dr{i}", "kind": "dentist", "name": f"Dr {i}"} for i in range(6, 12)]
+    await push(sessions, practice, "providers", more)
+    assert await count_rows(sessions, analyzed) == before + 1
+    # Past it: analyzed again.
+    most = [{"external_id": f"dr{i}", "kind": "dentist", "name": f"Dr {i}"} for i in range(12, 19)]
+    await push(sessions, practice, "providers", most)
+    assert await count_rows(sessions, analyzed) == before + 2
 
 
 @pytest.mark.usefixtures("small_chunks")
