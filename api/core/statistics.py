@@ -39,8 +39,11 @@ async def refresh_when_stale(session: AsyncSession, table: str, written: int) ->
     statistics are off by more than STALE_SHARE once the `written` rows count. Whether it
     will be. Call it after the work's other after-commit steps (job pushes) are asked for:
     callbacks run in order, and an ANALYZE can take a moment."""
+    if written <= 0:
+        return False
+    await session.connection()  # begins the transaction the set below belongs to
     scheduled = _scheduled(session)
-    if written <= 0 or table in scheduled:
+    if table in scheduled:
         return False
     # Rows written since the last ANALYZE by earlier transactions count too (a campaign
     # records its messages 500 at a time).
@@ -79,10 +82,11 @@ async def _analyze(engine: AsyncEngine, table: str) -> None:
     committed, so nothing here may fail it; if autovacuum or another job is analyzing the
     table already, this one does not wait."""
     try:
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("SET lock_timeout = '200ms'")
-            await autocommit.exec_driver_sql("SET statement_timeout = '30s'")
-            await autocommit.exec_driver_sql(f"ANALYZE {table}")
+        # In a transaction of its own, so the timeouts are LOCAL: a plain SET would stay
+        # on the pooled connection for whatever request gets it next.
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+            await connection.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
+            await connection.exec_driver_sql(f"ANALYZE {table}")
     except Exception as exc:
         logger.warning("ANALYZE %s skipped: %s", table, exc)
