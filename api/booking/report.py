@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
@@ -108,18 +107,13 @@ async def enqueue_daily_reports(session: AsyncSession, now: datetime) -> int:
     enqueued = 0
     for location in locations:
         yesterday = now.astimezone(ZoneInfo(location.timezone)).date() - timedelta(days=1)
-        try:
-            async with session.begin_nested():
-                await jobs.enqueue(
-                    session,
-                    REPORT_TASK,
-                    tenant_id=location.tenant_id,
-                    args={"location_id": location.id, "date": yesterday.isoformat()},
-                    dedupe_key=report_dedupe_key(location.id, yesterday),
-                )
-        except IntegrityError:
-            continue
-        enqueued += 1
+        enqueued += await jobs.enqueue_once(
+            session,
+            REPORT_TASK,
+            tenant_id=location.tenant_id,
+            args={"location_id": location.id, "date": yesterday.isoformat()},
+            dedupe_key=report_dedupe_key(location.id, yesterday),
+        )
     return enqueued
 
 
@@ -129,16 +123,10 @@ async def enqueue_hold_expiries(session: AsyncSession, now: datetime) -> int:
     enqueued = 0
     minute = now.strftime("%Y%m%d%H%M")
     for tenant_id in await repository.tenants_with_lapsed_holds(session, now):
-        try:
-            async with session.begin_nested():
-                await jobs.enqueue(
-                    session,
-                    "booking.expire_holds",
-                    tenant_id=tenant_id,
-                    args={},
-                    dedupe_key=f"booking.expire_holds:{tenant_id}:{minute}",
-                )
-        except IntegrityError:
-            continue
-        enqueued += 1
+        enqueued += await jobs.enqueue_once(
+            session,
+            "booking.expire_holds",
+            tenant_id=tenant_id,
+            dedupe_key=f"booking.expire_holds:{tenant_id}:{minute}",
+        )
     return enqueued

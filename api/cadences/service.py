@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
@@ -862,7 +861,8 @@ async def enqueue_ticks(session: AsyncSession, now: dt.datetime) -> int:
     minute = now.strftime("%Y%m%d%H%M")
     enqueued = 0
     for tenant_id in await repository.tenants_with_active_enrollments(session):
-        if await _enqueue_once(session, DISPATCH_TASK, tenant_id, {}, f"{tenant_id}:{minute}"):
+        key = f"{DISPATCH_TASK}:{tenant_id}:{minute}"
+        if await jobs.enqueue_once(session, DISPATCH_TASK, tenant_id=tenant_id, dedupe_key=key):
             enqueued += 1
     return enqueued
 
@@ -874,22 +874,12 @@ async def enqueue_enrollments(session: AsyncSession, now: dt.datetime) -> int:
     enqueued = 0
     for tenant_id, cadence_id in await repository.cadences_with_sources(session):
         args = {"cadence_id": cadence_id}
-        if await _enqueue_once(session, ENROLL_TASK, tenant_id, args, f"{cadence_id}:{hour}"):
+        key = f"{ENROLL_TASK}:{cadence_id}:{hour}"
+        if await jobs.enqueue_once(
+            session, ENROLL_TASK, tenant_id=tenant_id, args=args, dedupe_key=key
+        ):
             enqueued += 1
     return enqueued
-
-
-async def _enqueue_once(
-    session: AsyncSession, task: str, tenant_id: str, args: dict[str, Any], key: str
-) -> bool:
-    try:
-        async with session.begin_nested():
-            await jobs.enqueue(
-                session, task, tenant_id=tenant_id, args=args, dedupe_key=f"{task}:{key}"
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 # --- one-tap booking links (public) -------------------------------------------------------

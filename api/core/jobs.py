@@ -15,6 +15,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import utcnow
@@ -141,6 +142,28 @@ async def enqueue(
     await session.flush()
     _pending_pushes(session).append(job)
     return job
+
+
+async def enqueue_once(
+    session: AsyncSession,
+    task: str,
+    *,
+    tenant_id: str | None,
+    dedupe_key: str,
+    args: dict[str, Any] | None = None,
+    run_at: datetime | None = None,
+) -> bool:
+    """`enqueue`, unless a job with `dedupe_key` was ever recorded: then nothing, and False.
+    In a savepoint, so a concurrent transaction that recorded the key first costs only
+    this insert (the unique index on the key is the guard)."""
+    try:
+        async with session.begin_nested():
+            await enqueue(
+                session, task, tenant_id=tenant_id, args=args, run_at=run_at, dedupe_key=dedupe_key
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def _pending_pushes(session: AsyncSession) -> list[Job]:

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import Row, event
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -76,18 +75,14 @@ async def wake_deliverer(session: AsyncSession, tenant_id: str, at: datetime | N
         await jobs.enqueue(session, DELIVER_TASK, tenant_id=tenant_id, args=args)
         return
     second = math.ceil(at.timestamp())
-    try:
-        async with session.begin_nested():
-            await jobs.enqueue(
-                session,
-                DELIVER_TASK,
-                tenant_id=tenant_id,
-                args=args,
-                run_at=datetime.fromtimestamp(second, UTC),
-                dedupe_key=f"{DELIVER_TASK}:{tenant_id}:{second}",
-            )
-    except IntegrityError:
-        pass  # that second's wake-up is already recorded
+    await jobs.enqueue_once(
+        session,
+        DELIVER_TASK,
+        tenant_id=tenant_id,
+        args=args,
+        run_at=datetime.fromtimestamp(second, UTC),
+        dedupe_key=f"{DELIVER_TASK}:{tenant_id}:{second}",
+    )
 
 
 async def _endpoint_filters(session: AsyncSession, tenant_id: str) -> Sequence[EndpointRow]:

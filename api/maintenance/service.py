@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core import jobs
@@ -60,14 +59,8 @@ async def enqueue_nightly_purges(session: AsyncSession, day: date | None = None)
     for tenant_id, key in keys.items():
         if key in existing:
             continue
-        try:
-            # A savepoint per tenant: a concurrent fan-out that inserted the same key
-            # first costs only this tenant's insert (the unique index is the real guard).
-            async with session.begin_nested():
-                await jobs.enqueue(
-                    session, PURGE_TASK, tenant_id=tenant_id, args={}, dedupe_key=key
-                )
-        except IntegrityError:
-            continue
-        enqueued += 1
+        # A concurrent fan-out that recorded the same key first costs only this insert.
+        enqueued += await jobs.enqueue_once(
+            session, PURGE_TASK, tenant_id=tenant_id, dedupe_key=key
+        )
     return enqueued

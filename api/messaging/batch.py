@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.audiences import repository as audiences_repository
@@ -79,7 +78,7 @@ SEND_CONCURRENCY = 50
 # recorded batch all running at once, a 100,000-recipient campaign kept ~100 batches open
 # for seconds each and the claims' work grew with the campaign. Four lanes of 50 sends in
 # flight keep the providers busy. A job that finds them taken leaves one job for the next
-# LANE_RETRY step and ends: the lanes' own jobs go on at once while their batches are
+# LANE_RETRY_SECONDS step and ends: the lanes' own jobs go on at once while their batches are
 # full, so this only picks up messages recorded after a lane's last claim. (A step of
 # seconds, not one: a campaign paced by a low send rate keeps its lanes busy for hours.)
 SEND_LANES = 4
@@ -175,18 +174,14 @@ async def _wake_later(
     many jobs found the lanes taken within one step, one comes back."""
     step = LANE_RETRY_SECONDS
     second = (math.floor(at.timestamp()) // step + 1) * step
-    try:
-        async with session.begin_nested():
-            await jobs.enqueue(
-                session,
-                BATCH_TASK,
-                tenant_id=tenant_id,
-                args={"tenant_id": tenant_id, "source_kind": source.kind, "source_id": source.id},
-                run_at=datetime.fromtimestamp(second, UTC),
-                dedupe_key=f"{BATCH_TASK}:{tenant_id}:{source.kind}:{source.id}:{second}",
-            )
-    except IntegrityError:
-        pass  # that second's job is already recorded
+    await jobs.enqueue_once(
+        session,
+        BATCH_TASK,
+        tenant_id=tenant_id,
+        args={"tenant_id": tenant_id, "source_kind": source.kind, "source_id": source.id},
+        run_at=datetime.fromtimestamp(second, UTC),
+        dedupe_key=f"{BATCH_TASK}:{tenant_id}:{source.kind}:{source.id}:{second}",
+    )
 
 
 async def record_many(

@@ -3,7 +3,11 @@ workers in one process stop in (a stopped one must not leave the others without 
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from api.core import jobs
+from api.core.db import unit_of_work
+from api.core.infra_models import Job
 
 
 class _Queue(jobs.JobQueue):
@@ -23,3 +27,22 @@ def test_stopping_in_any_order_leaves_the_newest_live_queue_active():
     assert jobs.current_queue() is before
     jobs.deactivate(second)  # stopping twice is harmless
     assert jobs.current_queue() is before
+
+
+async def test_enqueue_once_records_a_dedupe_key_once_and_keeps_the_transaction(sessions):
+    async with unit_of_work(sessions) as session:
+        assert await jobs.enqueue_once(
+            session, "maintenance.purge_expired", tenant_id=None, dedupe_key="once:test"
+        )
+        # The second insert fails in its savepoint; the transaction goes on.
+        assert not await jobs.enqueue_once(
+            session, "maintenance.purge_expired", tenant_id=None, dedupe_key="once:test"
+        )
+        recorded = await session.scalar(
+            select(func.count()).select_from(Job).where(Job.dedupe_key == "once:test")
+        )
+    assert recorded == 1
+    async with unit_of_work(sessions) as session:  # committed, and still refused later
+        assert not await jobs.enqueue_once(
+            session, "maintenance.purge_expired", tenant_id=None, dedupe_key="once:test"
+        )
