@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
@@ -207,6 +207,14 @@ async def schedule_entries(
     return list((await session.execute(stmt.order_by(ScheduleEntry.id))).scalars())
 
 
+class BusyAppointment(NamedTuple):
+    start_at: datetime
+    end_at: datetime
+    provider_id: str | None
+    operatory_id: str | None
+    appointment_type_id: str | None
+
+
 async def busy_appointments(
     session: AsyncSession,
     tenant_id: str,
@@ -214,8 +222,18 @@ async def busy_appointments(
     window_start: datetime,
     window_end: datetime,
     exclude_id: str | None = None,
-) -> list[Appointment]:
-    stmt = scoped(Appointment, tenant_id).where(
+) -> list[BusyAppointment]:
+    """When and whom the appointments in the window occupy: only those columns, as plain
+    rows (a month of a busy location is thousands of appointments, and building them as
+    ORM objects held the event loop for ~30 ms of a ~50 ms slot computation)."""
+    stmt = select(
+        Appointment.start_at,
+        Appointment.end_at,
+        Appointment.provider_id,
+        Appointment.operatory_id,
+        Appointment.appointment_type_id,
+    ).where(
+        Appointment.tenant_id == tenant_id,
         Appointment.location_id == location_id,
         Appointment.deleted_at.is_(None),
         Appointment.status.not_in(FREE_STATUSES),
@@ -224,7 +242,7 @@ async def busy_appointments(
     )
     if exclude_id is not None:
         stmt = stmt.where(Appointment.id != exclude_id)
-    return list((await session.execute(stmt)).scalars())
+    return [BusyAppointment(*row) for row in await session.execute(stmt)]
 
 
 async def active_holds(
