@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,6 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = await AppState.start(settings)
         app.state.chairfill = state
         jobs.activate(state.queue)
+        # Everything built so far (modules, the app, its schemas) lives as long as the
+        # process: out of the collector's reach, a full collection walks only what requests
+        # leave behind. Without this, each one walked ~1M start-up objects, ~150 ms
+        # during which no request was answered (every ~0.4 s while slots were computed).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
