@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api.audiences.router import dnc_router
 from api.audiences.router import router as audiences_router
+from api.booking.fast_path import SlotFastPath
 from api.booking.router import router as booking_router
 from api.booking.widget_router import router as booking_widget_router
 from api.cadences.public_router import router as booking_invites_router
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    # Added first so it runs inside the request context (preflights get ids and logs).
+    # Innermost: a slot answer sent before routing still gets CORS, an id, a log line.
+    app.add_middleware(SlotFastPath)
+    # Added before the request context so it runs inside it (preflights get ids and logs).
     app.add_middleware(PublishableKeyCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -52,13 +52,9 @@ async def resolve_principal(request: Request, authorization: str | None = None) 
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    credential = authorization
-    if credential is None:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        credential = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    if credential is None:
-        credential = request.query_params.get("publishable_key") or None
+    credential = authorization or presented_credential(
+        request.headers.get("authorization"), request.query_params.get("publishable_key")
+    )
     if not credential:
         raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
     state = request.app.state.chairfill
@@ -69,6 +65,13 @@ async def resolve_principal(request: Request, authorization: str | None = None) 
         else:
             principal = await service.principal_for_access_token(session, credential)
     request.state.principal = principal
+    await rate_limit(request, principal)
+    return principal
+
+
+async def rate_limit(request: Request, principal: Principal) -> None:
+    """Count the request against its caller's limit (raises RateLimited over it)."""
+    state = request.app.state.chairfill
     limits = state.settings.rate_limits
     if limits.enabled:
         if principal.kind == "publishable_key":
@@ -78,7 +81,14 @@ async def resolve_principal(request: Request, authorization: str | None = None) 
             await state.rate_limiter.hit(
                 request, f"client:{principal.id}", limits.client_per_minute
             )
-    return principal
+
+
+def presented_credential(authorization: str | None, publishable_key: str | None) -> str | None:
+    """The bearer value of an `Authorization` header, else a `?publishable_key=`."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return publishable_key or None
 
 
 def check_origin(principal: Principal, origin: str | None) -> None:

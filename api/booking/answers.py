@@ -6,6 +6,15 @@ no parse and re-encode. Its gzip form is made once per rendering and reused: a 3
 answer for a busy location is ~280 KB of JSON and ~10 KB gzipped, which matters for a
 patient on a phone and for the server (compressing it costs ~3 ms, sending it raw more).
 
+`InFlight` lets the requests that miss the same answer at the same time wait for one
+reading or computation of it: when a busy widget's answer expires, the hundred requests
+arriving during its ~50 ms computation would otherwise each compute it, on the same core,
+and all answer late (a stampede every TTL).
+
+An answer that is still asked for near the end of its validity is computed again in the
+background (`claim_refresh`, fast_path.py) while the old one, still valid, is served: the
+computation no longer stalls the requests that arrive meanwhile.
+
 `LocalAnswers` keeps recently used answers in this process, in front of Redis, under the
 same key (tenant, location, calendar version, parameters) and the same validity as the
 Redis entry. The key changes with every calendar write and the validity never outlives
@@ -14,12 +23,15 @@ no Redis round trip and no parsing of the entry's index."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import gzip
 import itertools
 import json
+import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,6 +135,9 @@ class RenderedAnswer:
 class _Entry:
     valid_until: float
     slots: SlotList
+    # When this process got it (epoch seconds), and whether a refresh was handed out.
+    stored_at: float = 0.0
+    refresh_claimed: bool = False
     renderings: OrderedDict[tuple[int, str, str], RenderedAnswer] = field(
         default_factory=OrderedDict
     )
@@ -161,12 +176,26 @@ class LocalAnswers:
     def put(self, key: str, slots: SlotList, valid_until: float) -> None:
         if key in self._entries:
             self._drop(key)
-        entry = _Entry(valid_until, slots)
+        entry = _Entry(valid_until, slots, stored_at=time.time())
         if entry.size > self.max_bytes:
             return
         self._entries[key] = entry
         self._bytes += entry.size
         self._evict()
+
+    def claim_refresh(self, key: str, now: datetime, ahead_seconds: float) -> bool:
+        """True, once per entry, when the entry has less than `ahead_seconds` left and a
+        computation now could outlive it: the caller then refreshes it while the entry is
+        still served. An entry that was this short-lived from the start (cut by a hold's
+        expiry) is left to expire: a new computation would end at the same instant."""
+        entry = self._entries.get(key)
+        if entry is None or entry.refresh_claimed:
+            return False
+        left = entry.valid_until - now.timestamp()
+        if not 0 < left < ahead_seconds or entry.valid_until - entry.stored_at < ahead_seconds:
+            return False
+        entry.refresh_claimed = True
+        return True
 
     def render(
         self,
@@ -210,3 +239,42 @@ class LocalAnswers:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class InFlight:
+    """One reading or computation at a time per answer key in this process; whoever
+    asks for the same key meanwhile waits for it and shares the result."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, asyncio.Future[SlotList | None]] = {}
+
+    async def once(self, key: str, fill: Callable[[], Awaitable[SlotList]]) -> SlotList:
+        pending = self._pending.get(key)
+        if pending is not None:
+            # Shielded: a waiter that goes away must not cancel the others' answer.
+            shared = await asyncio.shield(pending)
+            if shared is not None:
+                return shared
+            # The first request failed (its own problem, its own session): fill for this one.
+            return await fill()
+        future: asyncio.Future[SlotList | None] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            found = await fill()
+        except BaseException:
+            future.set_result(None)
+            raise
+        else:
+            future.set_result(found)
+            return found
+        finally:
+            del self._pending[key]
+
+    async def shared(self, key: str) -> SlotList | None:
+        """The answer being read or computed for `key` right now, once it is there; None
+        when there is none in flight (or it failed)."""
+        pending = self._pending.get(key)
+        return None if pending is None else await asyncio.shield(pending)
+
+    def __len__(self) -> int:
+        return len(self._pending)

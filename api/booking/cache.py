@@ -52,7 +52,12 @@ async def calendar_changed(session: AsyncSession, tenant_id: str, location_id: s
 def calendar_version(policy: BookingPolicy | None, sync: LocationSyncState | None) -> str:
     entities: dict[str, Any] = (sync.entities if sync else None) or {}
     batches = sum(int((entities.get(name) or {}).get("batches", 0)) for name in CALENDAR_ENTITIES)
-    return f"{policy.calendar_version if policy else 0}.{batches}"
+    return version_of(policy.calendar_version if policy else None, batches)
+
+
+def version_of(policy_version: int | None, calendar_batches: int) -> str:
+    """The version string from its two parts (the fast path reads them in SQL)."""
+    return f"{policy_version or 0}.{calendar_batches}"
 
 
 def cache_key(tenant_id: str, location_id: str, version: str, params: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,19 @@ class Buffers:
     after: int = 0
 
 
-def rules_of(policy: BookingPolicy | None, settings: BookingSettings) -> engine.BookingRules:
+class PolicyRules(Protocol):
+    """The parts of a booking policy the engine's rules come from (a `BookingPolicy`, or
+    the same columns read without the ORM)."""
+
+    @property
+    def min_notice_minutes(self) -> int | None: ...
+    @property
+    def horizon_days(self) -> int | None: ...
+    @property
+    def step_minutes(self) -> int | None: ...
+
+
+def rules_of(policy: PolicyRules | None, settings: BookingSettings) -> engine.BookingRules:
     def pick(value: int | None, default: int) -> int:
         return default if value is None else value
 

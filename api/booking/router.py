@@ -53,13 +53,7 @@ ProviderParam = Annotated[
 
 
 def deps(request: Request) -> service.BookingDeps:
-    state = request.app.state.chairfill
-    return service.BookingDeps(
-        settings=state.settings.booking,
-        redis=state.redis,
-        app_settings=state.settings,
-        local=service.LOCAL_ANSWERS,
-    )
+    return service.BookingDeps.of(request.app.state.chairfill)
 
 
 @router.get(

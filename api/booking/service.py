@@ -5,13 +5,14 @@ changes.py, the daily report in report.py. REST and GraphQL call these functions
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.principal import Principal
 from api.booking import answers, cache, repository
@@ -33,16 +34,23 @@ from api.booking.schemas import (
     SlotsOut,
     TypeBuffers,
 )
+from api.core.clock import utcnow
+from api.core.db import unit_of_work
 from api.core.errors import NotFound, ValidationProblem
 from api.core.settings import BookingSettings, Settings
+from api.core.state import AppState
 from api.engines import slots as engine
 from api.practice import freshness
 from api.tenancy import repository as tenancy_repository
 from api.tenancy.models import Location
 
 MAX_RANGE = timedelta(days=31)
+# An answer still asked for in the last quarter of its validity is computed again then.
+REFRESH_AHEAD_SHARE = 0.25
 # This process's copies of recently used slot answers (see answers.py).
 LOCAL_ANSWERS = answers.LocalAnswers(max_bytes=32 * 1024 * 1024)
+# Slot answers this process is reading or computing right now (see answers.InFlight).
+IN_FLIGHT = answers.InFlight()
 _LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -56,6 +64,16 @@ class BookingDeps:
     app_settings: Settings
     # This process's copies of slot answers (LOCAL_ANSWERS), in front of `redis`.
     local: answers.LocalAnswers | None = None
+
+    @classmethod
+    def of(cls, state: AppState) -> BookingDeps:
+        """What a request of the running app hands to booking services."""
+        return cls(
+            settings=state.settings.booking,
+            redis=state.redis,
+            app_settings=state.settings,
+            local=LOCAL_ANSWERS,
+        )
 
 
 async def require_location(
@@ -163,6 +181,48 @@ async def _prepare(
     )
 
 
+# Pure functions of their arguments, run on every slot request (cache hits included) with
+# the same few arguments: each is worked out once.
+@functools.lru_cache(maxsize=4096)
+def slot_range(start: str, end: str, time_zone: str) -> tuple[datetime, datetime]:
+    """A slot request's range as instants, checked (at most 31 days, end after start)."""
+    start_at = parse_bound(start, "start", time_zone, is_end=False)
+    end_at = parse_bound(end, "end", time_zone, is_end=True)
+    if end_at <= start_at:
+        raise _invalid("end", "must be after start")
+    if end_at - start_at > MAX_RANGE:
+        raise _invalid("end", "the range may span at most 31 days")
+    return start_at, end_at
+
+
+def answer_earliest(now: datetime, min_notice_minutes: int) -> float:
+    """The earliest start (epoch seconds) an answer sent now may offer."""
+    return (now + timedelta(minutes=min_notice_minutes)).timestamp()
+
+
+@functools.lru_cache(maxsize=4096)
+def slot_answer_key(
+    tenant_id: str,
+    location_id: str,
+    version: str,
+    *,
+    appointment_type_id: str,
+    start_at: datetime,
+    end_at: datetime,
+    provider_id: str | None,
+) -> str:
+    """The cache key of a slot answer (see cache.py): the route and the fast path
+    (fast_path.py) must name the same answer the same way."""
+    params = {
+        "q": "slots",
+        "type": appointment_type_id,
+        "start": start_at.isoformat(),
+        "end": end_at.isoformat(),
+        "provider": provider_id,
+    }
+    return cache.cache_key(tenant_id, location_id, version, params)
+
+
 def _after_notice(slot: dict[str, Any], earliest: datetime) -> bool:
     return datetime.fromisoformat(slot["start"]) >= earliest
 
@@ -178,53 +238,85 @@ async def find_slot_answer(
     end: str,
     provider_id: str | None,
     now: datetime,
+    refresh: bool = False,
 ) -> answers.RenderedAnswer:
-    """The slots answer as bytes (REST sends them as they are, or their gzip form)."""
+    """The slots answer as bytes (REST sends them as they are, or their gzip form).
+    `refresh`: compute it again and store it even if a cached copy is still valid."""
     prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
     zone = prepared.location.timezone
-    start_at = parse_bound(start, "start", zone, is_end=False)
-    end_at = parse_bound(end, "end", zone, is_end=True)
-    if end_at <= start_at:
-        raise _invalid("end", "must be after start")
-    if end_at - start_at > MAX_RANGE:
-        raise _invalid("end", "the range may span at most 31 days")
-    earliest = (now + timedelta(minutes=prepared.rules.min_notice_minutes)).timestamp()
-    params = {
-        "q": "slots",
-        "type": appointment_type_id,
-        "start": start_at.isoformat(),
-        "end": end_at.isoformat(),
-        "provider": provider_id,
-    }
-    key = cache.cache_key(principal.tenant_id, location_id, prepared.version, params)
+    start_at, end_at = slot_range(start, end, zone)
+    earliest = answer_earliest(now, prepared.rules.min_notice_minutes)
+    key = slot_answer_key(
+        principal.tenant_id,
+        location_id,
+        prepared.version,
+        appointment_type_id=appointment_type_id,
+        start_at=start_at,
+        end_at=end_at,
+        provider_id=provider_id,
+    )
     local = deps.local
-    found_list = local.get(key, now) if local is not None else None
-    if found_list is None:
-        cached = await cache.read_raw(deps.redis, key, now)
+
+    async def fill() -> answers.SlotList:
+        cached = None if refresh else await cache.read_raw(deps.redis, key, now)
         if cached is not None:
             header, body = cached
-            found_list = answers.SlotList(body, header["starts"], header["offsets"])
+            found = answers.SlotList(body, header["starts"], header["offsets"])
             if local is not None:
-                local.put(key, found_list, header["valid_until"])
-        else:
-            found_list, valid_until = await _compute_slots(
-                session, prepared, deps, start_at, end_at, provider_id, now
+                local.put(key, found, header["valid_until"])
+            return found
+        found, valid_until = await _compute_slots(
+            session, prepared, deps, start_at, end_at, provider_id, now
+        )
+        if valid_until is not None:
+            await cache.store_raw(
+                deps.redis,
+                key,
+                {"starts": found.starts, "offsets": found.offsets},
+                found.body,
+                valid_until=valid_until,
+                now=now,
             )
-            if valid_until is not None:
-                await cache.store_raw(
-                    deps.redis,
-                    key,
-                    {"starts": found_list.starts, "offsets": found_list.offsets},
-                    found_list.body,
-                    valid_until=valid_until,
-                    now=now,
-                )
-                if local is not None:
-                    local.put(key, found_list, valid_until)
+            if local is not None:
+                local.put(key, found, valid_until)
+        return found
+
+    found_list = local.get(key, now) if local is not None and not refresh else None
+    if found_list is None:
+        found_list = await IN_FLIGHT.once(key, fill)
     # A cached slot that has since fallen inside the notice period is left out.
     if local is None:
         return answers.render(found_list, earliest, prepared.data_as_of, zone)
     return local.render(key, found_list, earliest, prepared.data_as_of, zone)
+
+
+async def refresh_slot_answer(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    deps: BookingDeps,
+    *,
+    location_id: str,
+    appointment_type_id: str,
+    start: str,
+    end: str,
+    provider_id: str | None,
+) -> None:
+    """Compute a slot answer again before its cached copy expires, in a unit of work of
+    its own (it runs after the request that asked for it has been answered). The version
+    is read again, so the answer is stored under the calendar it was computed from."""
+    async with unit_of_work(sessions, principal.tenant_id) as session:
+        await find_slot_answer(
+            session,
+            principal,
+            deps,
+            location_id=location_id,
+            appointment_type_id=appointment_type_id,
+            start=start,
+            end=end,
+            provider_id=provider_id,
+            now=utcnow(),
+            refresh=True,
+        )
 
 
 async def _compute_slots(

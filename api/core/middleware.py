@@ -40,6 +40,10 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 def _route_template(scope: Scope) -> str:
     # Labels use the template (`/v1/locations/{location_id}`), never the raw path, so the
     # number of series stays bounded whatever ids callers send.
+    # An answer given before routing (api/booking/fast_path.py) names its route itself.
+    template = scope.get("route_template")
+    if template:
+        return str(template)
     route = scope.get("route")
     path = getattr(route, "path", None) or getattr(route, "path_format", None)
     return str(path) if path else "unmatched"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,6 +13,13 @@ from api.core import jobs
 from api.core.db import new_engine
 from api.core.ratelimit import RateLimiter
 from api.core.settings import Settings
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """These connections only run single statements outside any transaction, which leave
+    no session state behind (asyncpg still rolls back a transaction left open). asyncpg's
+    default reset (`RESET ALL`, `UNLISTEN *`, ...) would be a second round trip for
+    every statement."""
 
 
 @dataclass
@@ -22,6 +30,9 @@ class AppState:
     rate_limiter: RateLimiter
     queue: jobs.JobQueue
     engine: AsyncEngine
+    # A few plain asyncpg connections for the one hot-path statement that skips the ORM
+    # (api/booking/fast_path.py). Opened on first use, never inside a transaction.
+    raw_reads: asyncpg.Pool
 
     @classmethod
     async def start(cls, settings: Settings) -> AppState:
@@ -33,6 +44,14 @@ class AppState:
         redis = Redis.from_url(settings.redis_url)
         queue = await jobs.JobQueue.connect(settings.redis_url)
         engine = new_engine(settings.database_url)
+        _, connect_args = engine.dialect.create_connect_args(engine.url)
+        raw_reads = await asyncpg.create_pool(
+            min_size=0,
+            max_size=8,
+            server_settings={"application_name": "chairfill"},
+            reset=_nothing_to_reset,
+            **connect_args,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -40,10 +59,12 @@ class AppState:
             redis=redis,
             rate_limiter=RateLimiter(settings.redis_url),
             queue=queue,
+            raw_reads=raw_reads,
         )
 
     async def close(self) -> None:
         await self.queue.close()
         await self.rate_limiter.close()
         await self.redis.aclose()
+        await self.raw_reads.close()
         await self.engine.dispose()
