@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.audiences.router import dnc_router
 from api.audiences.router import router as audiences_router
-from api.booking.fast_path import SlotFastPath
+from api.booking.fast_path import SlotFastPath, stop_refreshes
 from api.booking.router import router as booking_router
 from api.booking.widget_router import router as booking_widget_router
 from api.cadences.public_router import router as booking_invites_router
@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            gc.unfreeze()
             jobs.deactivate(state.queue)
+            await stop_refreshes()
             await state.close()
 
     app = FastAPI(

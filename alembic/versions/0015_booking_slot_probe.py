@@ -12,8 +12,9 @@ This function does both reads in one statement, with the same two walls as a ten
 of work: the credential is looked up as the connecting role (as api.auth does before the
 tenant is known), then the function switches to `chairfill_app` with `app.tenant_id` set
 for the rest of its statement's transaction, so the tenant's rows are read behind
-row-level security as well as behind the explicit tenant filter. Called outside any
-transaction (autocommit), the switch ends with the statement.
+row-level security as well as behind the explicit tenant filter, and switches back before
+it returns (called outside any transaction, as the API does, the switch would end with the
+statement anyway).
 
 No row: the credential is unknown, revoked or expired. A row with a null `timezone`: the
 credential is good and the location is not the tenant's. See api/booking/fast_path.py.
@@ -72,6 +73,8 @@ def upgrade() -> None:
             v_scopes text[];
             v_locations text[];
             v_origins text[];
+            v_role text := current_setting('role');
+            v_wall text := current_setting('app.tenant_id', true);
         BEGIN
             IF p_access_token_hash IS NOT NULL THEN
                 SELECT t.tenant_id, t.id, t.client_id, t.user_id, t.scopes, t.location_ids
@@ -114,10 +117,16 @@ def upgrade() -> None:
                      ON s.tenant_id = l.tenant_id AND s.location_id = l.id
               LEFT JOIN booking_policies bp
                      ON bp.tenant_id = l.tenant_id AND bp.location_id = l.id;
+            -- Back to the caller's role and tenant: called inside a transaction, the
+            -- switch must not outlive this call.
+            PERFORM set_config('role', v_role, true),
+                    set_config('app.tenant_id', coalesce(v_wall, ''), true);
         END
         $$
         """
     )
+    # Only the connecting role (the API's credential look-ups) calls it.
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {SIGNATURE} FROM PUBLIC")
 
 
 def downgrade() -> None:

@@ -154,9 +154,17 @@ def _query(query_string: bytes) -> Mapping[str, str] | None:
     return MappingProxyType(found)
 
 
+_WANTED_HEADERS = (b"authorization", b"origin", b"accept-encoding")
+
+
 def _headers(scope: Scope) -> dict[bytes, str]:
-    wanted = (b"authorization", b"origin", b"accept-encoding")
-    return {name: value.decode("latin-1") for name, value in scope["headers"] if name in wanted}
+    """The headers the fast path reads; of a repeated one, the first (as Starlette reads
+    them for the route and the CORS middleware)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 class SlotFastPath:
@@ -189,7 +197,7 @@ class SlotFastPath:
         now = utcnow()
         try:
             found = await probe(state.raw_reads, credential, location_id, now)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except Exception as exc:  # any doubt: the route answers (and reports) it
             log.warning("slot_fast_path_probe_failed", error=type(exc).__name__)
             return False
         if found is None or found.time_zone is None or found.stale_data_threshold_minutes is None:
@@ -226,19 +234,18 @@ class SlotFastPath:
         request = Request(scope, receive)
         request.state.principal = principal  # the access log names the caller
         scope["route_template"] = ROUTE_TEMPLATE
-        response: Any
         try:
             await rate_limit(request, principal)
         except Problem as refused:
-            response = problem_response(request, refused)
-        else:
-            rules = rules_of(found, state.settings.booking)
-            earliest = service.answer_earliest(now, rules.min_notice_minutes)
-            answer = local.render(key, slots, earliest, data_as_of, found.time_zone)
-            response = json_response(answer.body, answer.gzipped(), headers.get(b"accept-encoding"))
+            await problem_response(request, refused)(scope, receive, send)
+            return True
+        rules = rules_of(found, state.settings.booking)
+        earliest = service.answer_earliest(now, rules.min_notice_minutes)
+        answer = local.render(key, slots, earliest, data_as_of, found.time_zone)
+        response = json_response(answer.body, answer.gzipped(), headers.get(b"accept-encoding"))
         await response(scope, receive, send)
         ahead = service.REFRESH_AHEAD_SHARE * state.settings.booking.slot_cache_ttl_seconds
-        if local.claim_refresh(key, now, ahead):
+        if len(_BACKGROUND) < MAX_REFRESHES and local.claim_refresh(key, now, ahead):
             refresh = service.refresh_slot_answer(
                 state.sessions,
                 principal,
@@ -253,8 +260,18 @@ class SlotFastPath:
         return True
 
 
-# Refreshes running after their request was answered (held so they are not collected).
+# Refreshes running after their request was answered (held so they are not collected),
+# at most this many at once: each costs a connection and ~35 ms of this process's CPU; an
+# answer not refreshed ahead is simply computed when it has expired.
 _BACKGROUND: set[asyncio.Task[None]] = set()
+MAX_REFRESHES = 2
+
+
+async def stop_refreshes() -> None:
+    """Cancel the refreshes still running (the app is shutting down)."""
+    for task in list(_BACKGROUND):
+        task.cancel()
+    await asyncio.gather(*_BACKGROUND, return_exceptions=True)
 
 
 def _in_background(work: Coroutine[Any, Any, None]) -> None:

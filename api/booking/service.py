@@ -241,7 +241,7 @@ async def find_slot_answer(
     refresh: bool = False,
 ) -> answers.RenderedAnswer:
     """The slots answer as bytes (REST sends them as they are, or their gzip form).
-    `refresh`: compute it again and store it even if a cached copy is still valid."""
+    `refresh`: renew it even though this process's copy is still valid."""
     prepared = await _prepare(session, principal, deps, location_id, appointment_type_id, now)
     zone = prepared.location.timezone
     start_at, end_at = slot_range(start, end, zone)
@@ -257,9 +257,15 @@ async def find_slot_answer(
     )
     local = deps.local
 
+    # A refresh takes what Redis holds only if it is not itself about to expire (another
+    # process refreshed it already); otherwise it computes.
+    good_until = now.timestamp() + (
+        REFRESH_AHEAD_SHARE * deps.settings.slot_cache_ttl_seconds if refresh else 0
+    )
+
     async def fill() -> answers.SlotList:
-        cached = None if refresh else await cache.read_raw(deps.redis, key, now)
-        if cached is not None:
+        cached = await cache.read_raw(deps.redis, key, now)
+        if cached is not None and cached[0]["valid_until"] > good_until:
             header, body = cached
             found = answers.SlotList(body, header["starts"], header["offsets"])
             if local is not None:

@@ -3,7 +3,10 @@ and the rate limiter. Built at start-up, closed at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -20,6 +23,18 @@ async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
     no session state behind (asyncpg still rolls back a transaction left open). asyncpg's
     default reset (`RESET ALL`, `UNLISTEN *`, ...) would be a second round trip for
     every statement."""
+
+
+RAW_READ_TIMEOUT_SECONDS = 5.0
+
+
+def _asyncpg_arguments(engine: AsyncEngine) -> dict[str, Any]:
+    """Where and as whom the engine connects, as asyncpg.connect's own arguments (the URL
+    may also carry options only SQLAlchemy understands, such as its statement cache size,
+    which asyncpg.connect would refuse)."""
+    _, arguments = engine.dialect.create_connect_args(engine.url)
+    accepted = set(inspect.signature(asyncpg.connect).parameters)
+    return {name: value for name, value in arguments.items() if name in accepted}
 
 
 @dataclass
@@ -44,13 +59,14 @@ class AppState:
         redis = Redis.from_url(settings.redis_url)
         queue = await jobs.JobQueue.connect(settings.redis_url)
         engine = new_engine(settings.database_url)
-        _, connect_args = engine.dialect.create_connect_args(engine.url)
         raw_reads = await asyncpg.create_pool(
             min_size=0,
             max_size=8,
+            # A stalled database must not hold requests longer than the ORM path would.
+            command_timeout=RAW_READ_TIMEOUT_SECONDS,
             server_settings={"application_name": "chairfill"},
             reset=_nothing_to_reset,
-            **connect_args,
+            **_asyncpg_arguments(engine),
         )
         return cls(
             settings=settings,
@@ -66,5 +82,9 @@ class AppState:
         await self.queue.close()
         await self.rate_limiter.close()
         await self.redis.aclose()
-        await self.raw_reads.close()
-        await self.engine.dispose()
+        try:
+            await asyncio.wait_for(self.raw_reads.close(), RAW_READ_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self.raw_reads.terminate()
+        finally:
+            await self.engine.dispose()
