@@ -39,7 +39,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
-import asyncpg
 import structlog
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -54,6 +53,7 @@ from api.booking.calendar import rules_of
 from api.core.clock import utcnow
 from api.core.encoding import json_response
 from api.core.errors import Problem, problem_response
+from api.core.raw_reads import RawReads
 from api.core.security import hash_token
 from api.practice import freshness
 
@@ -91,7 +91,7 @@ class SlotProbe:
 
 
 async def probe(
-    pool: asyncpg.Pool, credential: str, location_id: str, now: datetime
+    pool: RawReads, credential: str, location_id: str, now: datetime
 ) -> SlotProbe | None:
     """The caller and the location's slot state in one round trip; None when the
     credential is unknown, revoked or expired."""

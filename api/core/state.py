@@ -3,7 +3,6 @@ and the rate limiter. Built at start-up, closed at shutdown."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -15,20 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.core import jobs
 from api.core.db import new_engine
 from api.core.ratelimit import RateLimiter
+from api.core.raw_reads import RawReads
 from api.core.settings import Settings
-
-
-async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
-    """These connections only run single statements outside any transaction, which leave
-    no session state behind (asyncpg still rolls back a transaction left open). asyncpg's
-    default reset (`RESET ALL`, `UNLISTEN *`, ...) would be a second round trip for
-    every statement."""
-
 
 RAW_READ_TIMEOUT_SECONDS = 5.0
 
 
-def _asyncpg_arguments(engine: AsyncEngine) -> dict[str, Any]:
+def asyncpg_arguments(engine: AsyncEngine) -> dict[str, Any]:
     """Where and as whom the engine connects, as asyncpg.connect's own arguments (the URL
     may also carry options only SQLAlchemy understands, such as its statement cache size,
     which asyncpg.connect would refuse)."""
@@ -47,7 +39,7 @@ class AppState:
     engine: AsyncEngine
     # A few plain asyncpg connections for the one hot-path statement that skips the ORM
     # (api/booking/fast_path.py). Opened on first use, never inside a transaction.
-    raw_reads: asyncpg.Pool
+    raw_reads: RawReads
 
     @classmethod
     async def start(cls, settings: Settings) -> AppState:
@@ -59,14 +51,13 @@ class AppState:
         redis = Redis.from_url(settings.redis_url)
         queue = await jobs.JobQueue.connect(settings.redis_url)
         engine = new_engine(settings.database_url)
-        raw_reads = await asyncpg.create_pool(
-            min_size=0,
-            max_size=8,
-            # A stalled database must not hold requests longer than the ORM path would.
-            command_timeout=RAW_READ_TIMEOUT_SECONDS,
-            server_settings={"application_name": "chairfill"},
-            reset=_nothing_to_reset,
-            **_asyncpg_arguments(engine),
+        raw_reads = RawReads(
+            {
+                **asyncpg_arguments(engine),
+                # A stalled database must not hold requests longer than the ORM path would.
+                "command_timeout": RAW_READ_TIMEOUT_SECONDS,
+                "server_settings": {"application_name": "chairfill"},
+            }
         )
         return cls(
             settings=settings,
@@ -83,8 +74,6 @@ class AppState:
         await self.rate_limiter.close()
         await self.redis.aclose()
         try:
-            await asyncio.wait_for(self.raw_reads.close(), RAW_READ_TIMEOUT_SECONDS)
-        except TimeoutError:
-            self.raw_reads.terminate()
+            await self.raw_reads.close()
         finally:
             await self.engine.dispose()
