@@ -20,9 +20,13 @@ import asyncpg
 
 
 class RawReads:
-    def __init__(self, connect_arguments: dict[str, Any], *, size: int = 8) -> None:
+    def __init__(
+        self, connect_arguments: dict[str, Any], *, size: int = 8, wait_seconds: float = 5.0
+    ) -> None:
         self._arguments = connect_arguments
         self._size = size
+        # How long a caller waits for a busy connection to come back (then TimeoutError).
+        self._wait_seconds = wait_seconds
         self._idle: list[asyncpg.Connection] = []
         self._waiting: collections.deque[asyncio.Future[asyncpg.Connection | None]] = (
             collections.deque()
@@ -62,10 +66,16 @@ class RawReads:
         )
         self._waiting.append(waiter)
         try:
-            handed = await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                self._give_back(waiter.result())  # handed over just as we gave up
+            async with asyncio.timeout(self._wait_seconds):
+                handed = await waiter
+        except BaseException:
+            # Handed a connection, or a free place, just as this caller gave up: pass it on.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                given = waiter.result()
+                if given is not None:
+                    self._give_back(given)
+                else:
+                    self._wake_one(None)
             raise
         return handed if handed is not None else await self._take()
 
@@ -90,12 +100,15 @@ class RawReads:
         self._wake_one(None)
 
     async def close(self) -> None:
+        """Refuse new statements, fail the waiting callers, close the idle connections
+        (those in use are closed when they come back)."""
         self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            self._open -= 1
-            await connection.close(timeout=5)
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(asyncpg.InterfaceError("the raw read connections closed"))
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        await asyncio.gather(
+            *(connection.close(timeout=5) for connection in idle), return_exceptions=True
+        )

@@ -82,9 +82,15 @@ class RedisPipe:
         self._timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
+        # After a failed connect, calls fail at once for a while instead of each waiting
+        # for an attempt of its own (Redis down must not slow every request by a timeout).
+        self._failed_until = 0.0
+        self._closed = False
 
     async def call(self, *args: str | int | bytes) -> Any:
         """Send one command; its reply (a RedisPipeError for an error reply)."""
+        if self._closed:
+            raise RedisPipeError("the Redis connection was closed")
         protocol = await self._connected()
         assert protocol.transport is not None
         loop = asyncio.get_running_loop()
@@ -114,17 +120,34 @@ class RedisPipe:
         protocol = self._protocol
         if protocol is not None and not protocol.lost:
             return protocol
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._failed_until:
+            raise RedisPipeError("Redis did not answer a moment ago; not trying again yet")
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
             if self._protocol is not None and not self._protocol.lost:
                 return self._protocol
-            self._protocol = await self._connect()
-            return self._protocol
+            if loop.time() < self._failed_until:
+                raise RedisPipeError("Redis did not answer a moment ago; not trying again yet")
+            try:
+                protocol = await self._connect()
+            except RedisPipeError:
+                self._failed_until = loop.time() + self._timeout
+                raise
+            if self._closed:
+                protocol.fail(RedisPipeError("the Redis connection was closed"))
+                if protocol.transport is not None:
+                    protocol.transport.abort()
+                raise RedisPipeError("the Redis connection was closed")
+            self._protocol = protocol
+            return protocol
 
     async def _connect(self) -> _Protocol:
+        """A connection, authenticated and on the URL's database, within one timeout."""
         loop = asyncio.get_running_loop()
         options = self._options
+        protocol: _Protocol | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 if "path" in options:
@@ -135,19 +158,19 @@ class RedisPipe:
                     transport, protocol = await loop.create_connection(
                         _Protocol, options.get("host", "localhost"), options.get("port", 6379)
                     )
-        except (OSError, TimeoutError) as exc:
-            raise RedisPipeError(f"cannot connect to Redis: {exc!r}") from exc
-        # uvloop may hand the transport back before it calls connection_made.
-        protocol.transport = transport
-        try:
-            if options.get("password") is not None:
-                credentials = [options.get("username"), options["password"]]
-                await self._first(protocol, "AUTH", *[c for c in credentials if c is not None])
-            if options.get("db"):
-                await self._first(protocol, "SELECT", int(options["db"]))
-        except (RedisPipeError, TimeoutError) as exc:
-            self._drop(protocol, RedisPipeError("the Redis connection could not be set up"))
-            raise RedisPipeError(f"cannot set up the Redis connection: {exc!r}") from exc
+                # uvloop may hand the transport back before it calls connection_made.
+                protocol.transport = transport
+                if options.get("password") is not None:
+                    credentials = [options.get("username"), options["password"]]
+                    await self._first(protocol, "AUTH", *[c for c in credentials if c is not None])
+                if options.get("db"):
+                    await self._first(protocol, "SELECT", int(options["db"]))
+        except BaseException as exc:
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.abort()
+            if isinstance(exc, (OSError, TimeoutError, RedisPipeError)):
+                raise RedisPipeError(f"cannot connect to Redis: {exc!r}") from exc
+            raise
         return protocol
 
     async def _first(self, protocol: _Protocol, *args: str | int) -> Any:
@@ -156,10 +179,10 @@ class RedisPipe:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.waiting.append(future)
         protocol.transport.write(_pack(args))
-        async with asyncio.timeout(self._timeout):
-            return await future
+        return await future
 
     async def close(self) -> None:
+        self._closed = True
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.fail(RedisPipeError("the Redis connection was closed"))

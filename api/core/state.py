@@ -52,12 +52,14 @@ class AppState:
         queue = await jobs.JobQueue.connect(settings.redis_url)
         engine = new_engine(settings.database_url)
         raw_reads = RawReads(
-            {
+            wait_seconds=RAW_READ_TIMEOUT_SECONDS,
+            connect_arguments={
                 **asyncpg_arguments(engine),
                 # A stalled database must not hold requests longer than the ORM path would.
+                "timeout": RAW_READ_TIMEOUT_SECONDS,
                 "command_timeout": RAW_READ_TIMEOUT_SECONDS,
                 "server_settings": {"application_name": "chairfill"},
-            }
+            },
         )
         return cls(
             settings=settings,

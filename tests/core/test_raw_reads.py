@@ -70,3 +70,30 @@ async def test_closed_connections_refuse_new_statements(settings):
     await reads.close()
     with pytest.raises(asyncpg.InterfaceError):
         await reads.fetchrow("SELECT 1")
+
+
+async def test_a_caller_waits_for_a_busy_connection_only_so_long(settings):
+    reads = RawReads(_arguments(settings.database_url), size=1, wait_seconds=0.2)
+    try:
+        busy = asyncio.create_task(reads.fetchrow("SELECT pg_sleep(0.6)"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutError):
+            await reads.fetchrow("SELECT 1")
+        await busy
+        assert (await reads.fetchrow("SELECT 2"))[0] == 2
+        assert reads._open == 1 and not reads._waiting
+    finally:
+        await reads.close()
+
+
+async def test_closing_fails_the_waiting_callers(settings):
+    reads = RawReads(_arguments(settings.database_url), size=1)
+    busy = asyncio.create_task(reads.fetchrow("SELECT pg_sleep(0.3)"))
+    await asyncio.sleep(0.1)
+    waiting = asyncio.create_task(reads.fetchrow("SELECT 1"))
+    await asyncio.sleep(0.05)
+    await reads.close()
+    with pytest.raises(asyncpg.InterfaceError):
+        await waiting
+    await busy  # the statement in progress finishes; its connection is then closed
+    assert reads._open == 0

@@ -122,3 +122,42 @@ def test_it_works_on_uvloop_as_served(settings):
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(calls()) == [b"PONG"] * 20
+
+
+async def test_a_reply_that_comes_too_late_is_never_taken_for_the_next_call():
+    connections = 0
+
+    async def slow_then_prompt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        nonlocal connections
+        connections += 1
+        delay = 0.5 if connections == 1 else 0
+        while await reader.read(1 << 16):
+            await asyncio.sleep(delay)
+            writer.write(b"+LATE\r\n" if delay else b"+PONG\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(slow_then_prompt, "127.0.0.1", 0)
+    pipe = RedisPipe(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=0.2)
+    try:
+        with pytest.raises(RedisPipeError, match="no reply"):
+            await pipe.call("PING")
+        await asyncio.sleep(0.5)  # the late reply is sent, to a connection already dropped
+        assert await pipe.call("PING") == b"PONG"
+        assert connections == 2
+    finally:
+        await pipe.close()
+        server.close()
+
+
+async def test_after_a_failed_connect_calls_fail_at_once_for_a_moment():
+    pipe = RedisPipe(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    with pytest.raises(RedisPipeError, match="cannot connect"):
+        await pipe.call("PING")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    failed = await asyncio.gather(*(pipe.call("PING") for _ in range(50)), return_exceptions=True)
+    assert all(isinstance(f, RedisPipeError) and "not trying" in str(f) for f in failed)
+    assert loop.time() - began < 0.1
+    await pipe.close()
+    with pytest.raises(RedisPipeError, match="closed"):
+        await pipe.call("PING")
