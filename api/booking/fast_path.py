@@ -48,7 +48,7 @@ from api.auth.dependencies import check_origin, check_scopes, presented_credenti
 from api.auth.principal import Principal
 from api.auth.scopes import Scope as AuthScope
 from api.auth.service import publishable_key_principal, token_principal
-from api.booking import cache, service
+from api.booking import cache, repository, service
 from api.booking.calendar import rules_of
 from api.core.clock import utcnow
 from api.core.encoding import json_response
@@ -73,16 +73,14 @@ OUTCOMES = Counter(
 _ANSWERED = OUTCOMES.labels("answered")
 _PASSED = OUTCOMES.labels("passed")
 
-_PROBE = "SELECT * FROM booking_slot_probe($1, $2, $3, $4, $5)"
-
 
 @dataclass(slots=True)
 class SlotProbe:
-    """One `booking_slot_probe()` row: the credential's caller and the location's state."""
+    """The credential's caller and the state of a location of its tenant."""
 
     principal: Principal
-    time_zone: str | None
-    stale_data_threshold_minutes: int | None
+    time_zone: str
+    stale_data_threshold_minutes: int
     data_as_of: datetime | None
     version: str
     min_notice_minutes: int | None
@@ -91,20 +89,20 @@ class SlotProbe:
 
 
 async def probe(
-    pool: RawReads, credential: str, location_id: str, now: datetime
+    reads: RawReads, credential: str, location_id: str, now: datetime
 ) -> SlotProbe | None:
     """The caller and the location's slot state in one round trip; None when the
-    credential is unknown, revoked or expired."""
+    credential is unknown, revoked or expired, or the location is not its tenant's."""
     is_key = credential.startswith("pk_")
-    row = await pool.fetchrow(
-        _PROBE,
-        None if is_key else hash_token(credential),
-        credential if is_key else None,
-        location_id,
-        now,
-        list(cache.CALENDAR_ENTITIES),
+    row = await repository.slot_probe(
+        reads,
+        access_token_hash=None if is_key else hash_token(credential),
+        publishable_key=credential if is_key else None,
+        location_id=location_id,
+        now=now,
+        calendar_entities=cache.CALENDAR_ENTITIES,
     )
-    if row is None:
+    if row is None or row["timezone"] is None:
         return None
     if is_key:
         principal = publishable_key_principal(
@@ -200,7 +198,7 @@ class SlotFastPath:
         except Exception as exc:  # any doubt: the route answers (and reports) it
             log.warning("slot_fast_path_probe_failed", error=type(exc).__name__)
             return False
-        if found is None or found.time_zone is None or found.stale_data_threshold_minutes is None:
+        if found is None:
             return False
         principal = found.principal
         try:

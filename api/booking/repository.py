@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.booking.models import ACTIVE_HOLD_STATUSES, BookingPolicy, BookingReport, Hold
+from api.core.raw_reads import RawReads
 from api.core.repository import scoped
 from api.practice.models import (
     Appointment,
@@ -142,6 +144,32 @@ async def slot_context(
         return None
     location, threshold, sync, policy, appointment_type = row
     return SlotContext(location, threshold, sync, policy, appointment_type)
+
+
+_SLOT_PROBE = "SELECT * FROM booking_slot_probe($1, $2, $3, $4, $5)"
+
+
+async def slot_probe(
+    reads: RawReads,
+    *,
+    access_token_hash: str | None,
+    publishable_key: str | None,
+    location_id: str,
+    now: datetime,
+    calendar_entities: Iterable[str],
+) -> asyncpg.Record | None:
+    """A credential's caller and the location's slot state in one statement (migration
+    0015: the tenant comes from the credential, the location is read behind row-level
+    security and the explicit tenant filter). No row: the credential is unknown, revoked
+    or expired; a null `timezone`: the location is not the caller's tenant's."""
+    return await reads.fetchrow(
+        _SLOT_PROBE,
+        access_token_hash,
+        publishable_key,
+        location_id,
+        now,
+        list(calendar_entities),
+    )
 
 
 # --- the calendar's parts ------------------------------------------------------------------
