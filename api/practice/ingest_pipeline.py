@@ -153,11 +153,20 @@ class RowsPipeline:
         # (reference position, reference, row index, row's external id, referenced id)
         self._later: list[tuple[int, Reference, int, str, str]] = []
         self._columns: Callable[[BaseModel], Any] = _getter(spec.columns)
+        # Whether the location had no row of this entity when the batch began (a first
+        # load): then none of its rows can be there already, so they are not looked up.
+        # Nothing else writes the bridge's external ids while the batch holds its lock
+        # (ingest_sql's docstring), and external ids are unique within a batch.
+        self._location_empty = False
 
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
         self._row_ids = new_ids(self.spec.id_kind, len(rows))
+        if self.checking and rows:
+            self._location_empty = not await ingest_sql.location_has_rows(
+                self.session, self.spec, self.tenant_id, self.location_id
+            )
         writing: asyncio.Task[None] | None = None
         try:
             for start, end in chunk_bounds(len(rows), self.first_chunk_rows, self.chunk_rows):
@@ -256,18 +265,19 @@ class RowsPipeline:
         for each row of the chunk (unknown ones recorded); one look-up for all."""
         refs = self.spec.references
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
-        wanted: list[tuple[str, list[str]]] = [
-            (self.spec.table_name, [row.external_id for row in chunk])  # type: ignore[attr-defined]
-        ]
+        own = [] if self._location_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
+        wanted: list[tuple[str, list[str]]] = [(self.spec.table_name, own)]
+        # A self-reference to a row of this batch validated so far needs no look-up: that
+        # row's id is known here (`_self_reference`). A household's guarantor usually is.
+        in_batch = self.outcome.external_ids
         for ref, column_values in zip(refs, values, strict=True):
-            wanted.append(
-                (
-                    ref.table,
-                    [e for many in column_values if many for e in many]
-                    if ref.many
-                    else [v for v in column_values if v is not None],
-                )
-            )
+            if ref.many:
+                asked = [e for many in column_values if many for e in many]
+            elif ref.is_self(self.spec.table_name):
+                asked = [v for v in column_values if v is not None and v not in in_batch]
+            else:
+                asked = [v for v in column_values if v is not None]
+            wanted.append((ref.table, asked))
         existing, *found = await ingest_sql.lookup_ids(
             self.session, self.tenant_id, self.location_id, wanted
         )
@@ -284,7 +294,9 @@ class RowsPipeline:
                     column.append([known.get(e) for e in many or ()])
             elif ref.is_self(self.spec.table_name):
                 for i, (value, row) in enumerate(zip(values[ref_index], chunk, strict=True), start):
-                    column.append(self._self_reference(ref_index, ref, known, value, i, row))
+                    column.append(
+                        self._self_reference(ref_index, ref, known, existing, value, i, row)
+                    )
             else:
                 for i, value in enumerate(values[ref_index], start):
                     if value is None:
@@ -302,19 +314,22 @@ class RowsPipeline:
         ref_index: int,
         ref: Reference,
         known: dict[str, str],
+        existing: dict[str, str],
         value: str | None,
         index: int,
         row: BaseModel,
     ) -> str | None:
         """A row already in the table keeps its id; a new one of this batch has the id
-        assigned to its row; one not validated yet is looked at after the last chunk."""
+        assigned to its row; one not validated yet is looked at after the last chunk.
+        (`known`: the look-up's answer for references; `existing`: for this chunk's own
+        rows, whose ids `_row_ids` takes only after this; earlier chunks' are there.)"""
         if value is None:
             return None
         if value in known:
             return known[value]
         target = self.outcome.external_ids.get(value)
         if target is not None:
-            return self._row_ids[target]
+            return existing.get(value, self._row_ids[target])
         self._later.append((ref_index, ref, index, row.external_id, value))  # type: ignore[attr-defined]
         return None
 

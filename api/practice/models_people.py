@@ -55,7 +55,10 @@ class Patient(MirrorColumns, Base):
     __table_args__ = mirror_table_args(
         _one_of("status", PATIENT_STATUSES),
         _one_of("communication_preference", COMMUNICATION_PREFERENCES),
-        Index("ix_patients_tenant_location_status", "tenant_id", "location_id", "status"),
+        # No (tenant, location, status) index: the unique key's (tenant, location) prefix
+        # serves every location filter (status is four values), and a second index on that
+        # prefix is what an unanalyzed table's planner took for look-ups by external id
+        # (alembic 0016).
         Index("ix_patients_tenant_updated_at", "tenant_id", "updated_at"),
         Index("ix_patients_tenant_last_visit", "tenant_id", "last_visit_date"),
     )

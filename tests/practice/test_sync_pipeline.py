@@ -253,3 +253,51 @@ def test_batch_ids_look_like_single_ids_and_do_not_repeat():
     assert all(re.fullmatch(r"pat_[0-9a-hjkmnp-tv-z]{26}", i) for i in ids)
     # Every character of the random part is used (the alphabet is fully reachable).
     assert set("".join(i[-16:] for i in ids)) == set("0123456789abcdefghjkmnpqrstvwxyz")
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_known_guarantor_earlier_in_the_batch_keeps_its_id(sessions, practice):
+    # The guarantor is already in the mirror and sent again in the batch: children in its
+    # own chunk and in later ones name it without a look-up and must get its existing id.
+    await push(sessions, practice, "patients", [patient("g")])
+    before = await patients_by_external_id(sessions)
+    rows = [patient("a"), patient("g"), patient("c1", guarantor_external_id="g")]
+    rows += [patient(f"c{i}", guarantor_external_id="g") for i in range(2, 6)]
+    result = await push(sessions, practice, "patients", rows)
+    assert (result.created, result.updated, result.unchanged) == (6, 0, 1)
+    after = await patients_by_external_id(sessions)
+    assert after["g"].id == before["g"].id
+    assert {after[f"c{i}"].guarantor_id for i in range(1, 6)} == {before["g"].id}
+
+
+async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, monkeypatch):
+    # An empty location cannot hold any of the batch's rows: the chunks' look-ups ask only
+    # for references. The next batch (the location is no longer empty) asks again.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 2)
+    asked: list[list[str]] = []
+    lookup = ingest_pipeline.ingest_sql.lookup_ids
+
+    async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
+        asked.append(list(wanted[0][1]))
+        return await lookup(session, tenant_id, location_id, wanted)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
+    # The same external ids at the other location do not make this one non-empty.
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[1].id,
+            entity="patients", rows=[patient("p0"), patient("p1")], now=utcnow(),
+        )  # fmt: skip
+    asked.clear()
+    rows = [patient(f"p{i}", guarantor_external_id="p0") for i in range(5)]
+    first = await push(sessions, practice, "patients", rows)
+    assert (first.created, first.updated) == (5, 0)
+    assert asked == [[], [], []]
+    asked.clear()
+    rows[3]["last_name"] = "Changed"
+    again = await push(sessions, practice, "patients", rows)
+    assert (again.created, again.updated, again.unchanged) == (0, 1, 4)
+    assert asked == [["p0", "p1"], ["p2", "p3"], ["p4"]]
+    here = await patients_by_external_id(sessions)
+    assert {here[f"p{i}"].guarantor_id for i in range(5)} <= {here["p0"].id, None}

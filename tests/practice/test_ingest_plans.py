@@ -1,0 +1,62 @@
+"""The sync path's look-ups by external id must probe the unique key whatever the
+planner knows: a first sync writes into a table without statistics, and a look-up planned
+as a scan of the location's rows made every chunk's look-up cost grow with the location
+(alembic 0016, api/practice/ingest_sql.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from api.practice import ingest_sql
+from api.practice.ingest_specs import ENTITIES
+
+
+async def test_patients_have_one_index_on_the_location_prefix(sessions: Any) -> None:
+    # A second index starting (tenant_id, location_id) is what an unanalyzed table's
+    # planner took instead of the unique key.
+    async with sessions() as session:
+        rows = await session.execute(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'patients' "
+                "AND indexdef LIKE '%(tenant_id, location_id%'"
+            )
+        )
+        assert [r.indexname for r in rows] == ["uq_patients_tenant_id_location_id_external_id"]
+
+
+async def test_a_new_location_is_looked_up_through_the_unique_key(sessions: Any) -> None:
+    # A temporary copy of `patients` (its indexes; autovacuum does not see temporary
+    # tables) shadows the real one: analyzed while it held one location's rows, then
+    # thousands of rows of a new location arrive (a new practice's first sync into a table
+    # whose statistics know nothing of it). Its look-ups must still probe the unique key.
+    # (A table never analyzed at all is not asked: a first load into an empty location
+    # looks up no rows of its own, and the table is analyzed after that batch commits.)
+    statement = ingest_sql._lookup_statement(("patients", ENTITIES["providers"].table_name))
+    fill = (
+        "INSERT INTO pg_temp.patients (tenant_id, id, location_id, external_id, first_name, "
+        "last_name, status, communication_preference, sms_consent, email_consent) "
+        "SELECT 'ten_1', 'pat_' || :loc || g, :loc, 'P' || g, 'A', 'B', 'active', 'sms', "
+        "true, true FROM generate_series(1, 5000) g"
+    )
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("CREATE TEMPORARY TABLE patients (LIKE public.patients INCLUDING ALL)")
+        )
+        await session.execute(text(fill), {"loc": "loc_0"})
+        await session.execute(text("ANALYZE pg_temp.patients"))
+        await session.execute(text(fill), {"loc": "loc_1"})
+        connection = await (await session.connection()).get_raw_connection()
+        raw = connection.driver_connection
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await raw.execute(f"SET LOCAL plan_cache_mode = {mode}")
+            plan = "\n".join(
+                r[0]
+                for r in await raw.fetch(
+                    f"EXPLAIN {statement}", "ten_1", "loc_1", ["P1", "P2"], ["DR1"]
+                )
+            )
+            scan = next(line for line in plan.splitlines() if "on patients" in line)
+            assert "tenant_id_location_id_external_id" in scan, plan
+        await session.rollback()
