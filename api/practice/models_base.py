@@ -29,17 +29,17 @@ class MirrorColumns:
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-def mirror_table_args(*extra: Any) -> tuple[Any, ...]:
-    """The location foreign key and the PMS-id uniqueness every mirror table has."""
-    return (
-        ForeignKeyConstraint(
-            ["tenant_id", "location_id"],
-            ["locations.tenant_id", "locations.id"],
-            ondelete="CASCADE",
-        ),
-        UniqueConstraint("tenant_id", "location_id", "external_id"),
-        *extra,
+def mirror_table_args(*extra: Any, location_key: bool = True) -> tuple[Any, ...]:
+    """The location foreign key and the PMS-id uniqueness every mirror table has.
+    `location_key=False`: the table's location is checked by statement-level triggers
+    instead (patients: alembic 0017), same guarantee, once per statement, not per row."""
+    key = ForeignKeyConstraint(
+        ["tenant_id", "location_id"],
+        ["locations.tenant_id", "locations.id"],
+        ondelete="CASCADE",
     )
+    unique = UniqueConstraint("tenant_id", "location_id", "external_id")
+    return (key, unique, *extra) if location_key else (unique, *extra)
 
 
 def ref(table: str, column: str) -> ForeignKeyConstraint:

@@ -1,0 +1,142 @@
+"""patients: the location key checked once per statement instead of once per row
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-07 05:30:00
+
+The foreign key (tenant_id, location_id) -> locations ran its check for every inserted
+patient: a cached query, started and finished per row with a row lock on the location,
+about a sixth of the database's time in a first sync (perf, bench/RESULTS.md 2026-12-07).
+A sync statement writes thousands of patients of one location, so the same guarantee is
+kept with triggers that do the work once per statement:
+
+* after INSERT (statement level, over the inserted rows): each distinct (tenant, location)
+  must be a location, locked FOR KEY SHARE as the foreign key locks it, so it cannot be
+  deleted before the insert commits; otherwise SQLSTATE 23503 (foreign_key_violation), as
+  before, naming the old constraint;
+* before UPDATE OF tenant_id, location_id (row level, only when they change): the same;
+* after DELETE on locations: the location's patients go with it (the old ON DELETE
+  CASCADE); after UPDATE OF tenant_id, id on locations: refused while patients name it.
+
+The functions run as the tables' owner (as foreign-key actions do), so row-level security
+neither hides a location from the check nor a patient from the cascade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0017'
+down_revision: str | None = '0016'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CONSTRAINT = 'fk_patients_tenant_id_location_id_locations'
+
+
+def upgrade() -> None:
+    op.drop_constraint(CONSTRAINT, 'patients', type_='foreignkey')
+    op.execute(
+        f"""
+        CREATE FUNCTION patients_location_inserted() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        DECLARE
+            missing record;
+        BEGIN
+            PERFORM 1 FROM locations l
+            WHERE (l.tenant_id, l.id) IN (SELECT DISTINCT tenant_id, location_id FROM new_rows)
+            FOR KEY SHARE OF l;
+            SELECT n.tenant_id, n.location_id INTO missing
+            FROM (SELECT DISTINCT tenant_id, location_id FROM new_rows) n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM locations l WHERE l.tenant_id = n.tenant_id AND l.id = n.location_id
+            )
+            LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
+                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
+                          TABLE = 'patients',
+                          DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
+                                          missing.tenant_id, missing.location_id);
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+        CREATE FUNCTION patients_location_moved() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        BEGIN
+            PERFORM 1 FROM locations l
+            WHERE l.tenant_id = NEW.tenant_id AND l.id = NEW.location_id FOR KEY SHARE OF l;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
+                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
+                          TABLE = 'patients',
+                          DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
+                                          NEW.tenant_id, NEW.location_id);
+            END IF;
+            RETURN NEW;
+        END
+        $$;
+
+        CREATE FUNCTION locations_patients_cascade() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                DELETE FROM patients p WHERE p.tenant_id = OLD.tenant_id AND p.location_id = OLD.id;
+                RETURN OLD;
+            END IF;
+            IF EXISTS (SELECT 1 FROM patients p
+                       WHERE p.tenant_id = OLD.tenant_id AND p.location_id = OLD.id) THEN
+                RAISE EXCEPTION 'update on table "locations" violates foreign key constraint "{CONSTRAINT}" on table "patients"'
+                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
+                          TABLE = 'patients';
+            END IF;
+            RETURN NEW;
+        END
+        $$;
+
+        REVOKE ALL ON FUNCTION patients_location_inserted() FROM PUBLIC;
+        REVOKE ALL ON FUNCTION patients_location_moved() FROM PUBLIC;
+        REVOKE ALL ON FUNCTION locations_patients_cascade() FROM PUBLIC;
+
+        CREATE TRIGGER patients_location_inserted AFTER INSERT ON patients
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION patients_location_inserted();
+        CREATE TRIGGER patients_location_moved BEFORE UPDATE OF tenant_id, location_id ON patients
+            FOR EACH ROW
+            WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id
+                  OR OLD.location_id IS DISTINCT FROM NEW.location_id)
+            EXECUTE FUNCTION patients_location_moved();
+        CREATE TRIGGER locations_patients_deleted AFTER DELETE ON locations
+            FOR EACH ROW EXECUTE FUNCTION locations_patients_cascade();
+        CREATE TRIGGER locations_patients_rekeyed AFTER UPDATE OF tenant_id, id ON locations
+            FOR EACH ROW
+            WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id)
+            EXECUTE FUNCTION locations_patients_cascade();
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute(
+        """
+        DROP TRIGGER locations_patients_rekeyed ON locations;
+        DROP TRIGGER locations_patients_deleted ON locations;
+        DROP TRIGGER patients_location_moved ON patients;
+        DROP TRIGGER patients_location_inserted ON patients;
+        DROP FUNCTION locations_patients_cascade();
+        DROP FUNCTION patients_location_moved();
+        DROP FUNCTION patients_location_inserted();
+        """
+    )
+    op.create_foreign_key(
+        CONSTRAINT,
+        'patients',
+        'locations',
+        ['tenant_id', 'location_id'],
+        ['tenant_id', 'id'],
+        ondelete='CASCADE',
+    )
