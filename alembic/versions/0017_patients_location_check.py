@@ -16,10 +16,14 @@ kept with triggers that do the work once per statement:
   before, naming the old constraint;
 * before UPDATE OF tenant_id, location_id (row level, only when they change): the same;
 * after DELETE on locations: the location's patients go with it (the old ON DELETE
-  CASCADE); after UPDATE OF tenant_id, id on locations: refused while patients name it.
+  CASCADE), when the transaction commits (see the trigger's comment); after UPDATE OF
+  tenant_id, id on locations: refused while patients name it; TRUNCATE of locations alone
+  is refused while there are patients.
 
-The functions run as the tables' owner (as foreign-key actions do), so row-level security
-neither hides a location from the check nor a patient from the cascade.
+The functions run as the caller, with a fixed search path (temporary tables last). A
+tenant's transaction sees its own locations and patients behind row-level security, which
+is all a patient of that tenant can name and all a location of it can hold; the tables'
+owner (migrations, the demo loader) is not subject to row-level security.
 """
 
 from __future__ import annotations
@@ -28,20 +32,24 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0017'
-down_revision: str | None = '0016'
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CONSTRAINT = 'fk_patients_tenant_id_location_id_locations'
+CONSTRAINT = "fk_patients_tenant_id_location_id_locations"
 
 
 def upgrade() -> None:
-    op.drop_constraint(CONSTRAINT, 'patients', type_='foreignkey')
+    op.drop_constraint(CONSTRAINT, "patients", type_="foreignkey")
+    # The tables' schema, then pg_temp named last: a temporary table called `locations`
+    # cannot stand in for the real one inside the checks.
+    schema = op.get_bind().exec_driver_sql("SELECT quote_ident(current_schema())").scalar()
+    path = f"pg_catalog, {schema}, pg_temp"
     op.execute(
         f"""
         CREATE FUNCTION patients_location_inserted() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        LANGUAGE plpgsql SET search_path = {path} AS $$
         DECLARE
             missing record;
         BEGIN
@@ -66,7 +74,7 @@ def upgrade() -> None:
         $$;
 
         CREATE FUNCTION patients_location_moved() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        LANGUAGE plpgsql SET search_path = {path} AS $$
         BEGIN
             PERFORM 1 FROM locations l
             WHERE l.tenant_id = NEW.tenant_id AND l.id = NEW.location_id FOR KEY SHARE OF l;
@@ -82,7 +90,7 @@ def upgrade() -> None:
         $$;
 
         CREATE FUNCTION locations_patients_cascade() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        LANGUAGE plpgsql SET search_path = {path} AS $$
         BEGIN
             IF TG_OP = 'DELETE' THEN
                 DELETE FROM patients p WHERE p.tenant_id = OLD.tenant_id AND p.location_id = OLD.id;
@@ -98,9 +106,19 @@ def upgrade() -> None:
         END
         $$;
 
-        REVOKE ALL ON FUNCTION patients_location_inserted() FROM PUBLIC;
-        REVOKE ALL ON FUNCTION patients_location_moved() FROM PUBLIC;
-        REVOKE ALL ON FUNCTION locations_patients_cascade() FROM PUBLIC;
+        CREATE FUNCTION locations_truncated() RETURNS trigger
+        LANGUAGE plpgsql SET search_path = {path} AS $$
+        BEGIN
+            -- As a foreign key refuses it: truncate patients with it (or first).
+            IF EXISTS (SELECT 1 FROM patients) THEN
+                RAISE EXCEPTION 'cannot truncate a table referenced in a foreign key constraint'
+                    USING ERRCODE = 'feature_not_supported',
+                          DETAIL = 'Table "patients" references "locations".',
+                          HINT = 'Truncate table "patients" at the same time.';
+            END IF;
+            RETURN NULL;
+        END
+        $$;
 
         CREATE TRIGGER patients_location_inserted AFTER INSERT ON patients
             REFERENCING NEW TABLE AS new_rows
@@ -110,8 +128,15 @@ def upgrade() -> None:
             WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id
                   OR OLD.location_id IS DISTINCT FROM NEW.location_id)
             EXECUTE FUNCTION patients_location_moved();
-        CREATE TRIGGER locations_patients_deleted AFTER DELETE ON locations
+        -- At commit, like a foreign key's cascade (whose own checks wait for the end of
+        -- the outer statement): deleting a tenant also deletes, through other cascades,
+        -- the rows that name its patients (campaign recipients, ...), which must be gone
+        -- before the patients' deletion is checked against them.
+        CREATE CONSTRAINT TRIGGER locations_patients_deleted AFTER DELETE ON locations
+            DEFERRABLE INITIALLY DEFERRED
             FOR EACH ROW EXECUTE FUNCTION locations_patients_cascade();
+        CREATE TRIGGER locations_patients_truncated AFTER TRUNCATE ON locations
+            FOR EACH STATEMENT EXECUTE FUNCTION locations_truncated();
         CREATE TRIGGER locations_patients_rekeyed AFTER UPDATE OF tenant_id, id ON locations
             FOR EACH ROW
             WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id)
@@ -123,10 +148,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
+        DROP TRIGGER locations_patients_truncated ON locations;
         DROP TRIGGER locations_patients_rekeyed ON locations;
         DROP TRIGGER locations_patients_deleted ON locations;
         DROP TRIGGER patients_location_moved ON patients;
         DROP TRIGGER patients_location_inserted ON patients;
+        DROP FUNCTION locations_truncated();
         DROP FUNCTION locations_patients_cascade();
         DROP FUNCTION patients_location_moved();
         DROP FUNCTION patients_location_inserted();
@@ -134,9 +161,9 @@ def downgrade() -> None:
     )
     op.create_foreign_key(
         CONSTRAINT,
-        'patients',
-        'locations',
-        ['tenant_id', 'location_id'],
-        ['tenant_id', 'id'],
-        ondelete='CASCADE',
+        "patients",
+        "locations",
+        ["tenant_id", "location_id"],
+        ["tenant_id", "id"],
+        ondelete="CASCADE",
     )

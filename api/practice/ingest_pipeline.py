@@ -267,14 +267,16 @@ class RowsPipeline:
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
         own = [] if self._location_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
         wanted: list[tuple[str, list[str]]] = [(self.spec.table_name, own)]
-        # A self-reference to a row of this batch validated so far needs no look-up: that
+        # A self-reference to a row of this chunk or an earlier one needs no look-up: that
         # row's id is known here (`_self_reference`). A household's guarantor usually is.
-        in_batch = self.outcome.external_ids
+        # (Only those: a row of a later chunk may be in the mirror, and its id is not
+        # known before its own chunk's look-up.)
+        in_batch, end = self.outcome.external_ids, start + len(chunk)
         for ref, column_values in zip(refs, values, strict=True):
             if ref.many:
                 asked = [e for many in column_values if many for e in many]
             elif ref.is_self(self.spec.table_name):
-                asked = [v for v in column_values if v is not None and v not in in_batch]
+                asked = [v for v in column_values if v is not None and in_batch.get(v, end) >= end]
             else:
                 asked = [v for v in column_values if v is not None]
             wanted.append((ref.table, asked))

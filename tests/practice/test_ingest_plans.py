@@ -49,14 +49,20 @@ async def test_a_new_location_is_looked_up_through_the_unique_key(sessions: Any)
         await session.execute(text(fill), {"loc": "loc_1"})
         connection = await (await session.connection()).get_raw_connection()
         raw = connection.driver_connection
+        # A generic plan (what a statement cached by asyncpg ends up with) and a custom one.
+        await raw.execute(
+            f"PREPARE look_up (varchar, varchar, varchar[], varchar[]) AS {statement}"
+        )
         for mode in ("force_custom_plan", "force_generic_plan"):
             await raw.execute(f"SET LOCAL plan_cache_mode = {mode}")
             plan = "\n".join(
                 r[0]
                 for r in await raw.fetch(
-                    f"EXPLAIN {statement}", "ten_1", "loc_1", ["P1", "P2"], ["DR1"]
+                    "EXPLAIN EXECUTE look_up ('ten_1', 'loc_1', '{P1,P2}', '{DR1}')"
                 )
             )
+            assert ("$1" in plan) == (mode == "force_generic_plan"), plan
             scan = next(line for line in plan.splitlines() if "on patients" in line)
             assert "tenant_id_location_id_external_id" in scan, plan
+        await raw.execute("DEALLOCATE look_up")
         await session.rollback()

@@ -100,3 +100,52 @@ async def test_a_location_named_by_patients_keeps_its_id(sessions, practice):
                 text("UPDATE locations SET id = 'loc_renamed' WHERE id = :l"), {"l": main}
             )
     violation(caught)
+
+
+async def test_deleting_a_tenant_deletes_its_patients_and_what_names_them(
+    sessions, practice, other_practice
+):
+    # Campaign recipients name patients (no cascade) and go with the tenant's campaigns:
+    # the patients' own deletion must wait for them, as a foreign key's cascade does.
+    main = practice.locations[0].id
+    tenant = practice.tenant.id
+    await insert(sessions, tenant, [main])
+    await insert(sessions, other_practice.tenant.id, [other_practice.locations[0].id])
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO campaigns (tenant_id, id, name, channels, campaign_type, "
+                "location_ids, status, created_by, send_round) VALUES (:t, 'cmp_1', 'Recall', "
+                "ARRAY['sms'], 'instant', ARRAY[:l], 'draft', 'test', 1)"
+            ),
+            {"t": tenant, "l": main},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO campaign_recipients (tenant_id, campaign_id, send_round, "
+                "patient_id, location_id, channel, status) "
+                "SELECT tenant_id, 'cmp_1', 1, id, location_id, 'sms', 'pending' FROM patients "
+                "WHERE tenant_id = :t"
+            ),
+            {"t": tenant},
+        )
+    async with sessions() as session, session.begin():
+        await session.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": tenant})
+    for table in ("patients", "campaign_recipients", "locations"):
+        assert (
+            await count_rows(
+                sessions, f"SELECT count(*) FROM {table} WHERE tenant_id = :t", t=tenant
+            )
+            == 0
+        )
+    other = "SELECT count(*) FROM patients WHERE tenant_id = :t"
+    assert await count_rows(sessions, other, t=other_practice.tenant.id) == 1
+
+
+async def test_locations_are_not_truncated_from_under_patients(sessions, practice):
+    await insert(sessions, practice.tenant.id, [practice.locations[0].id])
+    with pytest.raises(DBAPIError) as caught:
+        async with sessions() as session, session.begin():
+            await session.execute(text("TRUNCATE locations CASCADE"))
+    assert isinstance(caught.value.orig.__cause__, asyncpg.FeatureNotSupportedError)
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") >= 1

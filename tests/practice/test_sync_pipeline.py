@@ -256,18 +256,23 @@ def test_batch_ids_look_like_single_ids_and_do_not_repeat():
 
 
 @pytest.mark.usefixtures("small_chunks")
-async def test_a_known_guarantor_earlier_in_the_batch_keeps_its_id(sessions, practice):
-    # The guarantor is already in the mirror and sent again in the batch: children in its
-    # own chunk and in later ones name it without a look-up and must get its existing id.
-    await push(sessions, practice, "patients", [patient("g")])
+async def test_a_known_guarantor_sent_in_the_batch_keeps_its_id(sessions, practice):
+    # Guarantors already in the mirror and sent again in the batch: children before them
+    # (an earlier chunk), in their chunk and after them (later chunks) must all get the
+    # existing ids, whether looked up or taken from the batch.
+    await push(sessions, practice, "patients", [patient("g"), patient("h")])
     before = await patients_by_external_id(sessions)
-    rows = [patient("a"), patient("g"), patient("c1", guarantor_external_id="g")]
+    rows = [patient("b1", guarantor_external_id="h"), patient("a"), patient("b2")]
+    rows += [patient("g"), patient("h"), patient("c1", guarantor_external_id="g")]
     rows += [patient(f"c{i}", guarantor_external_id="g") for i in range(2, 6)]
+    rows[2]["guarantor_external_id"] = "g"
     result = await push(sessions, practice, "patients", rows)
-    assert (result.created, result.updated, result.unchanged) == (6, 0, 1)
+    assert (result.created, result.updated, result.unchanged) == (8, 0, 2)
     after = await patients_by_external_id(sessions)
-    assert after["g"].id == before["g"].id
-    assert {after[f"c{i}"].guarantor_id for i in range(1, 6)} == {before["g"].id}
+    assert (after["g"].id, after["h"].id) == (before["g"].id, before["h"].id)
+    assert after["b1"].guarantor_id == before["h"].id
+    assert {after[f"c{i}"].guarantor_id for i in [1, 2, 3, 4, 5]} == {before["g"].id}
+    assert after["b2"].guarantor_id == before["g"].id
 
 
 async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, monkeypatch):
@@ -275,11 +280,11 @@ async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, mo
     # for references. The next batch (the location is no longer empty) asks again.
     monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
     monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 2)
-    asked: list[list[str]] = []
+    asked: list[tuple[list[str], list[str]]] = []  # per chunk: (own rows, guarantors)
     lookup = ingest_pipeline.ingest_sql.lookup_ids
 
     async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
-        asked.append(list(wanted[0][1]))
+        asked.append((list(wanted[0][1]), list(wanted[1][1])))
         return await lookup(session, tenant_id, location_id, wanted)
 
     monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
@@ -290,14 +295,19 @@ async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, mo
             entity="patients", rows=[patient("p0"), patient("p1")], now=utcnow(),
         )  # fmt: skip
     asked.clear()
-    rows = [patient(f"p{i}", guarantor_external_id="p0") for i in range(5)]
+    # Every row names p0 (the first row) as its guarantor, and p5 names p6 (later chunk).
+    rows = [patient(f"p{i}", guarantor_external_id="p0") for i in range(7)]
+    rows[5]["guarantor_external_id"] = "p6"
     first = await push(sessions, practice, "patients", rows)
-    assert (first.created, first.updated) == (5, 0)
-    assert asked == [[], [], []]
+    assert (first.created, first.updated) == (7, 0)
+    assert asked == [([], []), ([], []), ([], ["p6"]), ([], [])]
     asked.clear()
     rows[3]["last_name"] = "Changed"
     again = await push(sessions, practice, "patients", rows)
-    assert (again.created, again.updated, again.unchanged) == (0, 1, 4)
-    assert asked == [["p0", "p1"], ["p2", "p3"], ["p4"]]
+    assert (again.created, again.updated, again.unchanged) == (0, 1, 6)
+    assert asked == [(["p0", "p1"], []), (["p2", "p3"], []), (["p4", "p5"], ["p6"]), (["p6"], [])]
     here = await patients_by_external_id(sessions)
-    assert {here[f"p{i}"].guarantor_id for i in range(5)} <= {here["p0"].id, None}
+    assert [here[f"p{i}"].guarantor_id for i in range(7)] == [here["p0"].id] * 5 + [
+        here["p6"].id,
+        here["p0"].id,
+    ]
