@@ -34,11 +34,17 @@ _STALENESS = text(
 )
 
 
-async def refresh_when_stale(session: AsyncSession, table: str, written: int) -> bool:
+async def refresh_when_stale(
+    session: AsyncSession, table: str, written: int, *, first_of_location: bool = False
+) -> bool:
     """ANALYZE `table` after this session commits (once, however many calls ask), if its
-    statistics are off by more than STALE_SHARE once the `written` rows count. Whether it
-    will be. Call it after the work's other after-commit steps (job pushes) are asked for:
-    callbacks run in order, and an ANALYZE can take a moment."""
+    statistics are off by more than STALE_SHARE once the `written` rows count, or if
+    these are the first rows of a location (`first_of_location`): statistics taken before
+    a tenant or location had rows put it at about none, and a look-up by its key may then
+    be planned through an index of the tenant's rows, however small a share of the table
+    the new rows are (tests/practice/test_ingest_plans.py). Whether it will be. Call it
+    after the work's other after-commit steps (job pushes) are asked for: callbacks run in
+    order, and an ANALYZE can take a moment."""
     if written <= 0:
         return False
     await session.connection()  # begins the transaction the set below belongs to
@@ -48,7 +54,8 @@ async def refresh_when_stale(session: AsyncSession, table: str, written: int) ->
     # Rows written since the last ANALYZE by earlier transactions count too (a campaign
     # records its messages 500 at a time).
     row = (await session.execute(_STALENESS, {"table": table})).one()
-    if row.modified + written <= max(STALE_SHARE * row.counted, MIN_STALE_ROWS):
+    stale = row.modified + written > max(STALE_SHARE * row.counted, MIN_STALE_ROWS)
+    if not stale and not first_of_location:
         return False
     scheduled.add(table)
     after_commit(session, _analyzer(session, table))

@@ -116,7 +116,9 @@ async def sync_batch(
     await pipeline.keep()
     created, updated = upserted.created, upserted.updated
     # The look-ups by external id are planned from these (api/core/statistics.py).
-    await statistics.refresh_when_stale(session, spec.table_name, created + updated)
+    await statistics.refresh_when_stale(
+        session, spec.table_name, created + updated, first_of_location=pipeline.location_was_empty
+    )
     received = len(rows)
     deleted = await ingest_sql.tombstone(
         session,

@@ -157,14 +157,14 @@ class RowsPipeline:
         # load): then none of its rows can be there already, so they are not looked up.
         # Nothing else writes the bridge's external ids while the batch holds its lock
         # (ingest_sql's docstring), and external ids are unique within a batch.
-        self._location_empty = False
+        self.location_was_empty = False
 
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
         self._row_ids = new_ids(self.spec.id_kind, len(rows))
         if self.checking and rows:
-            self._location_empty = not await ingest_sql.location_has_rows(
+            self.location_was_empty = not await ingest_sql.location_has_rows(
                 self.session, self.spec, self.tenant_id, self.location_id
             )
         writing: asyncio.Task[None] | None = None
@@ -265,7 +265,7 @@ class RowsPipeline:
         for each row of the chunk (unknown ones recorded); one look-up for all."""
         refs = self.spec.references
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
-        own = [] if self._location_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
+        own = [] if self.location_was_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
         wanted: list[tuple[str, list[str]]] = [(self.spec.table_name, own)]
         # A self-reference to a row of this chunk or an earlier one needs no look-up: that
         # row's id is known here (`_self_reference`). A household's guarantor usually is.

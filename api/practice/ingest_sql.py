@@ -22,10 +22,11 @@ was at the mercy of table statistics (a 10,000-row batch took 65 s instead of 0.
 the planner picked the wrong index). The probes need the planner to prefer the unique
 key. It does while no other index starts with (tenant_id, location_id) (patients: alembic
 0016; appointments keep the (tenant, location, start) index the slot search reads, and
-rely on statistics: api/core/statistics.py) and the table has been analyzed once; a first
-load into an empty location asks for none of its own rows (ingest_pipeline.py). Ids never
-change once given and mirror rows are only tombstoned, so
-a resolved id stays valid (most tables' foreign keys check it again; a patient's
+rely on statistics) and the statistics know the tenant and location: the batch that
+brings a location's first rows has the table analyzed when it commits
+(api/core/statistics.py), and a first load into an empty location asks for none of its
+own rows (ingest_pipeline.py). Ids never change once given and mirror rows are only
+tombstoned, so a resolved id stays valid (most tables' foreign keys check it again; a patient's
 guarantor and provider rely on this alone, alembic 0014)."""
 
 from __future__ import annotations

@@ -133,6 +133,27 @@ async def test_a_large_batch_refreshes_the_tables_statistics(sessions, practice,
     assert await count_rows(sessions, analyzed) == before + 2
 
 
+async def test_the_first_rows_of_a_location_refresh_the_statistics(sessions, practice):
+    # However small a share of the table: statistics taken before a location (or its
+    # tenant) had rows can make its look-ups scan the tenant's rows (test_ingest_plans.py).
+    analyzed = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'operatories'"
+    before = await count_rows(sessions, analyzed)
+    rows = [{"external_id": f"op{i}", "name": f"Op {i}"} for i in range(3)]
+    await push(sessions, practice, "operatories", rows)
+    assert await count_rows(sessions, analyzed) == before + 1
+    # More rows of the same location: not its first, far from doubling the table.
+    more = [{"external_id": f"op{i}", "name": f"Op {i}"} for i in range(3, 5)]
+    await push(sessions, practice, "operatories", more)
+    assert await count_rows(sessions, analyzed) == before + 1
+    # The first rows of the other location.
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[1].id,
+            entity="operatories", rows=rows, now=utcnow(),
+        )  # fmt: skip
+    assert await count_rows(sessions, analyzed) == before + 2
+
+
 @pytest.mark.usefixtures("small_chunks")
 async def test_a_bad_row_in_a_late_chunk_undoes_the_chunks_already_written(sessions, practice):
     rows = [patient(str(i)) for i in range(10)]
