@@ -8,7 +8,9 @@ job's work grows with the square of its size. Autovacuum analyzes such a table w
 minute or so; a first sync or a large campaign is done with sooner. So the jobs that
 write many rows ask for an ANALYZE once they commit, when the rows written since the
 last one pass STALE_SHARE of the table (and MIN_STALE_ROWS): the table is analyzed each
-time it has doubled, a handful of times on its way to millions of rows."""
+time it has doubled, a handful of times on its way to millions of rows. (The PMS sync
+asks once per location instead, `refresh_after_commit`: its look-ups do not depend on
+the statistics beyond knowing the location, api/practice/ingest.py.)"""
 
 from __future__ import annotations
 
@@ -34,28 +36,30 @@ _STALENESS = text(
 )
 
 
-async def refresh_when_stale(
-    session: AsyncSession, table: str, written: int, *, first_of_location: bool = False
-) -> bool:
+async def refresh_when_stale(session: AsyncSession, table: str, written: int) -> bool:
     """ANALYZE `table` after this session commits (once, however many calls ask), if its
-    statistics are off by more than STALE_SHARE once the `written` rows count, or if
-    these are the first rows of a location (`first_of_location`): statistics taken before
-    a tenant or location had rows put it at about none, and a look-up by its key may then
-    be planned through an index of the tenant's rows, however small a share of the table
-    the new rows are (tests/practice/test_ingest_plans.py). Whether it will be. Call it
-    after the work's other after-commit steps (job pushes) are asked for: callbacks run in
-    order, and an ANALYZE can take a moment."""
+    statistics are off by more than STALE_SHARE once the `written` rows count. Whether it
+    will be. Call it after the work's other after-commit steps (job pushes) are asked for:
+    callbacks run in order, and an ANALYZE can take a moment."""
     if written <= 0:
         return False
     await session.connection()  # begins the transaction the set below belongs to
-    scheduled = _scheduled(session)
-    if table in scheduled:
+    if table in _scheduled(session):
         return False
     # Rows written since the last ANALYZE by earlier transactions count too (a campaign
     # records its messages 500 at a time).
     row = (await session.execute(_STALENESS, {"table": table})).one()
-    stale = row.modified + written > max(STALE_SHARE * row.counted, MIN_STALE_ROWS)
-    if not stale and not first_of_location:
+    if row.modified + written <= max(STALE_SHARE * row.counted, MIN_STALE_ROWS):
+        return False
+    return await refresh_after_commit(session, table)
+
+
+async def refresh_after_commit(session: AsyncSession, table: str) -> bool:
+    """ANALYZE `table` after this session commits, once however many calls ask (the
+    same ordering advice as `refresh_when_stale`). Whether this call scheduled it."""
+    await session.connection()  # begins the transaction the set below belongs to
+    scheduled = _scheduled(session)
+    if table in scheduled:
         return False
     scheduled.add(table)
     after_commit(session, _analyzer(session, table))

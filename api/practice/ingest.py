@@ -115,10 +115,14 @@ async def sync_batch(
         errors.raise_if_any(entity)
     await pipeline.keep()
     created, updated = upserted.created, upserted.updated
-    # The look-ups by external id are planned from these (api/core/statistics.py).
-    await statistics.refresh_when_stale(
-        session, spec.table_name, created + updated, first_of_location=pipeline.location_was_empty
-    )
+    if pipeline.location_was_empty and created:
+        # Statistics taken before this location (or its tenant) had rows put it at about
+        # none, and its look-ups by external id may then be planned through an index of
+        # the tenant's rows (tests/practice/test_ingest_plans.py): analyzed once this
+        # commits, however small a share of the table the rows are. Nothing else in the
+        # sync path depends on the statistics (the look-ups probe the unique key per id),
+        # so later batches leave keeping them fresh to autovacuum.
+        await statistics.refresh_after_commit(session, spec.table_name)
     received = len(rows)
     deleted = await ingest_sql.tombstone(
         session,
