@@ -36,7 +36,7 @@ CHUNK_ROWS = 2_000
 FIRST_CHUNK_ROWS = 500
 # Rows validated between two turns of the event loop, so the chunk being written gets its
 # next statement sent promptly.
-VALIDATE_SLICE = 250
+VALIDATE_SLICE = 100
 
 
 def error_path(loc: tuple[int | str, ...], offset: int = 0) -> str:
@@ -150,6 +150,7 @@ class RowsPipeline:
         self.outcome = RowsOutcome()
         self._row_ids: list[str] = []
         self._staged = False
+        self._inserts: list[asyncio.Task[None]] = []
         # (reference position, reference, row index, row's external id, referenced id)
         self._later: list[tuple[int, Reference, int, str, str]] = []
         self._columns: Callable[[BaseModel], Any] = _getter(spec.columns)
@@ -167,25 +168,23 @@ class RowsPipeline:
             self.location_was_empty = not await ingest_sql.location_has_rows(
                 self.session, self.spec, self.tenant_id, self.location_id
             )
-        writing: asyncio.Task[None] | None = None
+        # Validated chunks go to the writer, which works a chunk behind (`_write_all`).
+        queue: asyncio.Queue[tuple[list[BaseModel], int] | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._write_all(queue))
         try:
             for start, end in chunk_bounds(len(rows), self.first_chunk_rows, self.chunk_rows):
                 chunk = await self._validate(rows[start:end], start)
-                if writing is not None:
-                    await writing
-                    writing = None
+                if writer.done():
+                    break  # it failed: its error is raised below
                 if self.checking and chunk:
-                    writing = asyncio.create_task(self._write(chunk, start))
-                    # Let it send its first statement before the next chunk's validation.
-                    await asyncio.sleep(0)
-            if writing is not None:
-                await writing
-                writing = None
+                    queue.put_nowait((chunk, start))
+            queue.put_nowait(None)
+            await writer
             await self._resolve_later()
         except BaseException:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                await asyncio.gather(writing, return_exceptions=True)
+            if not writer.done():
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
             raise
         return self.outcome
 
@@ -226,10 +225,58 @@ class RowsPipeline:
                 seen[external_id] = i
         return valid
 
-    async def _write(self, chunk: list[BaseModel], start: int) -> None:
-        existing, refs = await self._resolve(chunk, start)
+    async def _write_all(self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None]) -> None:
+        """Look up, resolve and write the chunks `queue` brings (None: no more), keeping
+        PostgreSQL busy: chunk n+1's look-up is sent before chunk n's insert when n+1 is
+        already validated, so that Python resolves n+1's references and builds its records
+        while the database inserts n. (n+1's look-up cannot be changed by n's insert: their
+        external ids differ, and a guarantor in an earlier chunk is not looked up.)"""
+        try:
+            await self._write_chunks(queue)
+        finally:
+            # Cancelled (the batch failed elsewhere): the connection is only free for the
+            # rollback once no statement of ours is running on it.
+            for task in self._inserts:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*self._inserts, return_exceptions=True)
+
+    async def _write_chunks(self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None]) -> None:
+        prepared: list[tuple[Any, ...]] | None = None  # records of a chunk not yet sent
+        ended = False
+        while not ended or prepared is not None:
+            item: tuple[list[BaseModel], int] | None = None
+            if not ended and (prepared is None or not queue.empty()):
+                item = await queue.get()
+                ended = item is None
+            looked_up = None
+            if item is not None and self.checking:
+                looked_up = await self._look_up(item[0], item[1])
+            inserting: asyncio.Task[None] | None = None
+            if prepared is not None and self.writing:
+                await self._stage(prepared)
+                inserting = asyncio.create_task(self._insert())
+                self._inserts.append(inserting)
+                await asyncio.sleep(0)  # sends the statement
+            prepared = None
+            if item is not None and looked_up is not None:
+                values, existing, found = looked_up
+                prepared = self._records(item[0], item[1], values, existing, found)
+            if inserting is not None:
+                await inserting
+
+    def _records(
+        self,
+        chunk: list[BaseModel],
+        start: int,
+        values: list[list[Any]],
+        existing: dict[str, str],
+        found: list[dict[str, str]],
+    ) -> list[tuple[Any, ...]] | None:
+        """The chunk's staging records, references resolved (None: nothing to write)."""
+        refs = self._resolved(chunk, start, values, existing, found)
         if not self.writing:
-            return
+            return None
         columns = self._columns
         external_ids = [row.external_id for row in chunk]  # type: ignore[attr-defined]
         # A row already in the mirror keeps its id; a new one gets the id given to it.
@@ -240,29 +287,34 @@ class RowsPipeline:
         new = [external_id not in existing for external_id in external_ids]
         # (The lists are all the chunk's length; `repeat` stands in when nothing refers.)
         references = zip(*refs, strict=True) if refs else repeat(())
-        records = [
+        return [
             (is_new, our_id, external_id, *columns(row), *resolved)
             for is_new, our_id, external_id, row, resolved in zip(
                 new, ids, external_ids, chunk, references, strict=False
             )
         ]
+
+    async def _stage(self, records: list[tuple[Any, ...]]) -> None:
         if not self._staged:
             # Inside a savepoint: undoing the batch also drops the staging table.
             await ingest_sql.savepoint(self.session)
             await ingest_sql.create_stage(self.session, self.spec)
             self._staged = True
+        await ingest_sql.stage_records(self.session, self.spec, records)
+
+    async def _insert(self) -> None:
         created, updated = await ingest_sql.write_staged(
-            self.session, self.spec, records, tenant_id=self.tenant_id,
-            location_id=self.location_id, now=self.now,
+            self.session, self.spec, tenant_id=self.tenant_id, location_id=self.location_id,
+            now=self.now,
         )  # fmt: skip
         self.outcome.created += created
         self.outcome.updated += updated
 
-    async def _resolve(
+    async def _look_up(
         self, chunk: list[BaseModel], start: int
-    ) -> tuple[dict[str, str], list[list[Any]]]:
-        """Our ids of the chunk's rows already in the mirror, and per reference our id(s)
-        for each row of the chunk (unknown ones recorded); one look-up for all."""
+    ) -> tuple[list[list[Any]], dict[str, str], list[dict[str, str]]]:
+        """One look-up for the chunk: its references' external ids per reference, our ids
+        of its rows already in the mirror, and per reference the ids found."""
         refs = self.spec.references
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
         own = [] if self.location_was_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
@@ -283,6 +335,18 @@ class RowsPipeline:
         existing, *found = await ingest_sql.lookup_ids(
             self.session, self.tenant_id, self.location_id, wanted
         )
+        return values, existing, found
+
+    def _resolved(
+        self,
+        chunk: list[BaseModel],
+        start: int,
+        values: list[list[Any]],
+        existing: dict[str, str],
+        found: list[dict[str, str]],
+    ) -> list[list[Any]]:
+        """Per reference, our id(s) for each row of the chunk (unknown ones recorded)."""
+        refs = self.spec.references
         resolved: list[list[Any]] = []
         for ref_index, (ref, known) in enumerate(zip(refs, found, strict=True)):
             if ref.field == "patient_external_id":
@@ -309,7 +373,7 @@ class RowsPipeline:
                         self._missing(ref_index, value, i)
                         column.append(None)
             resolved.append(column)
-        return existing, resolved
+        return resolved
 
     def _self_reference(
         self,

@@ -125,25 +125,31 @@ def staged_write_statement(spec: EntitySpec) -> str:
     )
 
 
+async def stage_records(
+    session: AsyncSession, spec: EntitySpec, records: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY (binary) one chunk's records (`stage_columns` order, references resolved to
+    our ids) into the (empty) staging table."""
+    connection = await driver_connection(session)
+    await connection.copy_records_to_table(
+        stage_table(spec), records=records, columns=stage_columns(spec), schema_name="pg_temp"
+    )
+
+
 async def write_staged(
     session: AsyncSession,
     spec: EntitySpec,
-    records: Sequence[tuple[Any, ...]],
     *,
     tenant_id: str,
     location_id: str,
     now: datetime,
 ) -> tuple[int, int]:
-    """COPY (binary) one chunk's records (`stage_columns` order, references resolved to
-    our ids) into the staging table and write them from there: (created, updated)."""
+    """Write the staged chunk into the table and empty the staging table:
+    (created, updated)."""
     connection = await driver_connection(session)
-    stage = stage_table(spec)
-    await connection.copy_records_to_table(
-        stage, records=records, columns=stage_columns(spec), schema_name="pg_temp"
-    )
     counts = await connection.fetchrow(staged_write_statement(spec), tenant_id, location_id, now)
     # Created in this transaction, so truncated in place (no new file, no WAL).
-    await connection.execute(f"TRUNCATE pg_temp.{stage}")
+    await connection.execute(f"TRUNCATE pg_temp.{stage_table(spec)}")
     return counts["created"], counts["updated"]
 
 

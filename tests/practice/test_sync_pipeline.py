@@ -311,3 +311,31 @@ async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, mo
         here["p6"].id,
         here["p0"].id,
     ]
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_failing_write_fails_the_batch_and_leaves_the_connection_usable(
+    sessions, practice, monkeypatch
+):
+    # The third chunk's insert fails while later chunks are validated and looked up: the
+    # error reaches the caller, nothing is kept, and the next batch works.
+    calls = 0
+    write = ingest_pipeline.ingest_sql.write_staged
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the database went away")
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", failing)
+    rows = [patient(f"w{i}") for i in range(12)]
+    with pytest.raises(RuntimeError, match="went away"):
+        await push(sessions, practice, "patients", rows)
+    assert (
+        await count_rows(sessions, "SELECT count(*) FROM patients WHERE external_id LIKE 'w%'") == 0
+    )
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", write)
+    result = await push(sessions, practice, "patients", rows)
+    assert result.created == 12
