@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -149,7 +150,8 @@ class RowsPipeline:
         self.first_chunk_rows = FIRST_CHUNK_ROWS
         self.outcome = RowsOutcome()
         self._row_ids: list[str] = []
-        self._staged = False
+        self._savepoint = False  # the batch's savepoint is set
+        self._staged = False  # the staging table exists
         self._inserts: list[asyncio.Task[None]] = []
         # (reference position, reference, row index, row's external id, referenced id)
         self._later: list[tuple[int, Reference, int, str, str]] = []
@@ -181,21 +183,29 @@ class RowsPipeline:
             queue.put_nowait(None)
             await writer
             await self._resolve_later()
-        except BaseException:
-            if not writer.done():
-                writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
+        except BaseException as exc:
+            writer.cancel()
+            # Retrieved, so a writer's own error is not lost (nor logged as unretrieved).
+            await asyncio.gather(writer, return_exceptions=True)
+            if isinstance(exc, Exception) and self._savepoint:
+                # What was written is undone here, whoever owns the transaction and
+                # whatever it does with this error. (Not when cancelled: the caller's
+                # transaction ends then; and a dead connection keeps the first error.)
+                with suppress(Exception):
+                    await self.undo()
             raise
         return self.outcome
 
     async def keep(self) -> None:
         if self._staged:
             await ingest_sql.drop_stage(self.session, self.spec)
+        if self._savepoint:
             await ingest_sql.release_savepoint(self.session)
 
     async def undo(self) -> None:
-        if self._staged:
+        if self._savepoint:
             await ingest_sql.rollback_to_savepoint(self.session)
+            self._savepoint = self._staged = False
 
     async def _validate(self, rows: Sequence[Any], start: int) -> list[BaseModel]:
         valid: list[BaseModel] = []
@@ -295,9 +305,11 @@ class RowsPipeline:
         ]
 
     async def _stage(self, records: list[tuple[Any, ...]]) -> None:
-        if not self._staged:
-            # Inside a savepoint: undoing the batch also drops the staging table.
+        if not self._savepoint:
             await ingest_sql.savepoint(self.session)
+            self._savepoint = True
+        if not self._staged:
+            # Inside the savepoint: undoing the batch also drops the staging table.
             await ingest_sql.create_stage(self.session, self.spec)
             self._staged = True
         await ingest_sql.stage_records(self.session, self.spec, records)

@@ -4,9 +4,11 @@ being validated. Outcomes must be those of one pass over the whole batch."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -23,6 +25,41 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 3)
     monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 3)
     monkeypatch.setattr(ingest_pipeline, "VALIDATE_SLICE", 2)
+
+
+@pytest.fixture
+def lockstep(small_chunks: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Chunk k (of three rows) is validated only once the chunks before it were sent to
+    the database (or the batch stopped writing): left alone, the validation runs ahead
+    of the writer, and a test would not see chunks written before a late one is read.
+    -> counts of the pipeline's savepoint undos and late reference fix-ups."""
+    validate = ingest_pipeline.RowsPipeline._validate
+    seen = {"undone": 0, "fixed_up": 0}
+
+    async def held(self: Any, rows: Any, start: int) -> Any:
+        for _ in range(5_000):
+            if not self.writing or len(self._inserts) >= start // 3:
+                break
+            await asyncio.sleep(0.001)
+        return await validate(self, rows, start)
+
+    rollback, fix_up = (
+        ingest_pipeline.ingest_sql.rollback_to_savepoint,
+        ingest_pipeline.ingest_sql.set_references,
+    )
+
+    async def counted_rollback(*args: Any, **kwargs: Any) -> Any:
+        seen["undone"] += 1
+        return await rollback(*args, **kwargs)
+
+    async def counted_fix_up(*args: Any, **kwargs: Any) -> Any:
+        seen["fixed_up"] += 1
+        return await fix_up(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_pipeline.RowsPipeline, "_validate", held)
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "rollback_to_savepoint", counted_rollback)
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "set_references", counted_fix_up)
+    return seen
 
 
 async def push(sessions: Any, practice: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
@@ -51,13 +88,13 @@ async def patients_by_external_id(sessions: Any) -> dict[str, Any]:
         return {row.external_id: row for row in result}
 
 
-@pytest.mark.usefixtures("small_chunks")
-async def test_a_guarantor_in_a_later_chunk_is_resolved(sessions, practice):
+async def test_a_guarantor_in_a_later_chunk_is_resolved(sessions, practice, lockstep):
     # Chunks: [k1 k2 k3] [k4 k5 k6] [mom ...]: every child names a guarantor that is new
-    # and only validated two chunks later.
+    # and only validated two chunks later, after the children were written.
     kids = [patient(f"k{i}", guarantor_external_id="mom") for i in range(1, 7)]
     result = await push(sessions, practice, "patients", [*kids, patient("mom")])
     assert (result.created, result.updated, result.unchanged) == (7, 0, 0)
+    assert lockstep["fixed_up"] == 1
     rows = await patients_by_external_id(sessions)
     assert {rows[f"k{i}"].guarantor_id for i in range(1, 7)} == {rows["mom"].id}
     assert rows["mom"].guarantor_id is None
@@ -134,7 +171,9 @@ async def test_the_first_rows_of_a_location_refresh_the_statistics(sessions, pra
 
 
 @pytest.mark.usefixtures("small_chunks")
-async def test_a_bad_row_in_a_late_chunk_undoes_the_chunks_already_written(sessions, practice):
+async def test_a_bad_row_in_a_late_chunk_undoes_the_chunks_already_written(
+    sessions, practice, lockstep
+):
     rows = [patient(str(i)) for i in range(10)]
     rows[8]["birthdate"] = "1985-13-45"
     async with unit_of_work(sessions, practice.tenant.id) as session:
@@ -160,6 +199,7 @@ async def test_a_bad_row_in_a_late_chunk_undoes_the_chunks_already_written(sessi
             now=utcnow(),
         )
         assert good.created == 1
+        assert lockstep["undone"] == 1
     assert await count_rows(sessions, "SELECT count(*) FROM patients") == 1
     assert await count_rows(sessions, "SELECT count(*) FROM patients WHERE external_id = 'kept'")
 
@@ -313,29 +353,65 @@ async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, mo
     ]
 
 
-@pytest.mark.usefixtures("small_chunks")
-async def test_a_failing_write_fails_the_batch_and_leaves_the_connection_usable(
-    sessions, practice, monkeypatch
+@pytest.mark.parametrize("fails", ["look-up", "insert"])
+async def test_a_failing_statement_fails_the_batch_and_undoes_it(
+    sessions, practice, monkeypatch, fails
 ):
-    # The third chunk's insert fails while later chunks are validated and looked up: the
-    # error reaches the caller, nothing is kept, and the next batch works.
+    # A statement fails while later chunks are still being validated: the error reaches
+    # the caller, the chunks written are undone in the caller's transaction (which goes
+    # on and commits), and nothing is left running on its connection.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 10)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 10)
+    name = "lookup_ids" if fails == "look-up" else "write_staged"
+    real = getattr(ingest_pipeline.ingest_sql, name)
     calls = 0
-    write = ingest_pipeline.ingest_sql.write_staged
 
-    async def failing(*args: Any, **kwargs: Any) -> Any:
+    async def failing(session: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 3:
-            raise RuntimeError("the database went away")
-        return await write(*args, **kwargs)
+            # A real error from PostgreSQL, after the statement reached it.
+            connection = await ingest_pipeline.ingest_sql.driver_connection(session)
+            await connection.execute("SELECT 1 / 0")
+        return await real(session, *args, **kwargs)
 
-    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", failing)
-    rows = [patient(f"w{i}") for i in range(12)]
-    with pytest.raises(RuntimeError, match="went away"):
-        await push(sessions, practice, "patients", rows)
-    assert (
-        await count_rows(sessions, "SELECT count(*) FROM patients WHERE external_id LIKE 'w%'") == 0
-    )
-    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", write)
-    result = await push(sessions, practice, "patients", rows)
-    assert result.created == 12
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, name, failing)
+    rows = [patient(f"w{i}") for i in range(200)]
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await ingest.sync_batch(
+                session, tenant_id=practice.tenant.id, location_id=practice.locations[0].id,
+                entity="patients", rows=rows, now=utcnow(),
+            )  # fmt: skip
+        monkeypatch.setattr(ingest_pipeline.ingest_sql, name, real)
+        kept = await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[0].id,
+            entity="patients", rows=[patient("kept")], now=utcnow(),
+        )  # fmt: skip
+        assert kept.created == 1
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") == 1
+
+
+async def test_a_cancelled_batch_leaves_no_statement_running(sessions, practice, monkeypatch):
+    # The request is cancelled while an insert runs: the writer's statements end before
+    # the caller's rollback, which would otherwise find the connection busy.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 10)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 10)
+    real = ingest_pipeline.ingest_sql.write_staged
+    inserting = asyncio.Event()
+
+    async def slow(session: Any, *args: Any, **kwargs: Any) -> Any:
+        connection = await ingest_pipeline.ingest_sql.driver_connection(session)
+        inserting.set()
+        await connection.execute("SELECT pg_sleep(0.5)")
+        return await real(session, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", slow)
+    rows = [patient(f"c{i}") for i in range(100)]
+    batch = asyncio.create_task(push(sessions, practice, "patients", rows))
+    await asyncio.wait_for(inserting.wait(), 10)
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", real)
+    assert (await push(sessions, practice, "patients", rows)).created == 100
