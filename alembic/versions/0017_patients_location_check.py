@@ -51,24 +51,22 @@ def upgrade() -> None:
         CREATE FUNCTION patients_location_inserted() RETURNS trigger
         LANGUAGE plpgsql SET search_path = {path} AS $$
         DECLARE
-            missing record;
+            key record;
         BEGIN
-            PERFORM 1 FROM locations l
-            WHERE (l.tenant_id, l.id) IN (SELECT DISTINCT tenant_id, location_id FROM new_rows)
-            FOR KEY SHARE OF l;
-            SELECT n.tenant_id, n.location_id INTO missing
-            FROM (SELECT DISTINCT tenant_id, location_id FROM new_rows) n
-            WHERE NOT EXISTS (
-                SELECT 1 FROM locations l WHERE l.tenant_id = n.tenant_id AND l.id = n.location_id
-            )
-            LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
-                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
-                          TABLE = 'patients',
-                          DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
-                                          missing.tenant_id, missing.location_id);
-            END IF;
+            -- Once per location the statement wrote to (a sync statement: one), locked as
+            -- a foreign key locks it, so it cannot be deleted before this commits.
+            FOR key IN SELECT DISTINCT tenant_id, location_id FROM new_rows LOOP
+                PERFORM 1 FROM locations l
+                WHERE l.tenant_id = key.tenant_id AND l.id = key.location_id
+                FOR KEY SHARE OF l;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
+                        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
+                              TABLE = 'patients',
+                              DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
+                                              key.tenant_id, key.location_id);
+                END IF;
+            END LOOP;
             RETURN NULL;
         END
         $$;
