@@ -156,20 +156,28 @@ class RowsPipeline:
         # (reference position, reference, row index, row's external id, referenced id)
         self._later: list[tuple[int, Reference, int, str, str]] = []
         self._columns: Callable[[BaseModel], Any] = _getter(spec.columns)
-        # Whether the location had no row of this entity when the batch began (a first
-        # load): then none of its rows can be there already, so they are not looked up.
-        # Nothing else writes the bridge's external ids while the batch holds its lock
-        # (ingest_sql's docstring), and external ids are unique within a batch.
+        # Whether the location had no row of this entity when this transaction first
+        # synced it (a first load): then every row there is one this transaction wrote,
+        # and `_written` maps their external ids to our ids, so the chunks' look-ups of
+        # their own rows (and of references to such a table) are answered here, not by
+        # probes. Nothing else writes the bridge's external ids while the transaction
+        # holds the entity's lock (ingest_sql's docstring).
         self.location_was_empty = False
+        self._written: dict[str, str] | None = None
 
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
         self._row_ids = new_ids(self.spec.id_kind, len(rows))
         if self.checking and rows:
-            self.location_was_empty = not await ingest_sql.location_has_rows(
+            first_loads = written_by_transaction(self.session)
+            key = (self.spec.table_name, self.location_id)
+            if key not in first_loads and not await ingest_sql.location_has_rows(
                 self.session, self.spec, self.tenant_id, self.location_id
-            )
+            ):
+                first_loads[key] = {}
+            self._written = first_loads.get(key)
+            self.location_was_empty = self._written is not None
         # Validated chunks go to the writer, which works a chunk behind (`_write_all`).
         queue: asyncio.Queue[tuple[list[BaseModel], int] | None] = asyncio.Queue()
         writer = asyncio.create_task(self._write_all(queue))
@@ -197,6 +205,11 @@ class RowsPipeline:
         return self.outcome
 
     async def keep(self) -> None:
+        if self._written is not None and self.writing:
+            row_ids = self._row_ids
+            self._written.update(
+                (external_id, row_ids[i]) for external_id, i in self.outcome.external_ids.items()
+            )
         if self._staged:
             await ingest_sql.drop_stage(self.session, self.spec)
         if self._savepoint:
@@ -329,8 +342,8 @@ class RowsPipeline:
         of its rows already in the mirror, and per reference the ids found."""
         refs = self.spec.references
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
-        own = [] if self.location_was_empty else [row.external_id for row in chunk]  # type: ignore[attr-defined]
-        wanted: list[tuple[str, list[str]]] = [(self.spec.table_name, own)]
+        external_ids: list[str] = [row.external_id for row in chunk]  # type: ignore[attr-defined]
+        asked: list[list[str]] = [external_ids]
         # A self-reference to a row of this chunk or an earlier one needs no look-up: that
         # row's id is known here (`_self_reference`). A household's guarantor usually is.
         # (Only those: a row of a later chunk may be in the mirror, and its id is not
@@ -338,15 +351,29 @@ class RowsPipeline:
         in_batch, end = self.outcome.external_ids, start + len(chunk)
         for ref, column_values in zip(refs, values, strict=True):
             if ref.many:
-                asked = [e for many in column_values if many for e in many]
+                asked.append([e for many in column_values if many for e in many])
             elif ref.is_self(self.spec.table_name):
-                asked = [v for v in column_values if v is not None and in_batch.get(v, end) >= end]
+                asked.append(
+                    [v for v in column_values if v is not None and in_batch.get(v, end) >= end]
+                )
             else:
-                asked = [v for v in column_values if v is not None]
-            wanted.append((ref.table, asked))
-        existing, *found = await ingest_sql.lookup_ids(
+                asked.append([v for v in column_values if v is not None])
+        # Per table asked (the entity's own, then each reference's): where this transaction
+        # wrote all of the location's rows, its map answers and nothing is asked.
+        first_loads = written_by_transaction(self.session)
+        tables = [self.spec.table_name, *(ref.table for ref in refs)]
+        maps = [first_loads.get((table, self.location_id)) for table in tables]
+        wanted = [
+            (table, ids if known is None else [])
+            for table, ids, known in zip(tables, asked, maps, strict=True)
+        ]
+        results = await ingest_sql.lookup_ids(
             self.session, self.tenant_id, self.location_id, wanted
         )
+        for k, (ids, known) in enumerate(zip(asked, maps, strict=True)):
+            if known is not None:
+                results[k] = {e: known[e] for e in ids if e in known}
+        existing, *found = results
         return values, existing, found
 
     def _resolved(
@@ -433,6 +460,24 @@ class RowsPipeline:
                 self.session, self.spec, column, pairs, tenant_id=self.tenant_id,
                 location_id=self.location_id,
             )  # fmt: skip
+
+
+_WRITTEN = "ingest_written_by_transaction"
+
+
+def written_by_transaction(session: AsyncSession) -> dict[tuple[str, str], dict[str, str]]:
+    """(table, location) -> {external id: our id} of every row of that table at that
+    location, for locations that had none when this transaction first synced them: the
+    rows of the batches it kept since. Dropped with the transaction (a new one starts
+    empty). Assumes no caller rolls back to a savepoint of its own around a kept batch
+    (none does)."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    found: tuple[object, dict[tuple[str, str], dict[str, str]]] | None = sync.info.get(_WRITTEN)
+    if found is None or found[0] is not transaction:
+        found = (transaction, {})
+        sync.info[_WRITTEN] = found
+    return found[1]
 
 
 def chunk_bounds(total: int, first: int, size: int) -> list[tuple[int, int]]:

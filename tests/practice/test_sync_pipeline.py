@@ -340,7 +340,8 @@ async def test_a_first_load_does_not_look_up_its_own_rows(sessions, practice, mo
     rows[5]["guarantor_external_id"] = "p6"
     first = await push(sessions, practice, "patients", rows)
     assert (first.created, first.updated) == (7, 0)
-    assert asked == [([], []), ([], []), ([], ["p6"]), ([], [])]
+    # Not even p6, named before its chunk: the location had no patients, so it is new.
+    assert asked == [([], []), ([], []), ([], []), ([], [])]
     asked.clear()
     rows[3]["last_name"] = "Changed"
     again = await push(sessions, practice, "patients", rows)
@@ -415,3 +416,56 @@ async def test_a_cancelled_batch_leaves_no_statement_running(sessions, practice,
         await batch
     monkeypatch.setattr(ingest_pipeline.ingest_sql, "write_staged", real)
     assert (await push(sessions, practice, "patients", rows)).created == 100
+
+
+async def test_a_first_load_in_one_transaction_looks_up_nothing_it_wrote(
+    sessions, practice, monkeypatch
+):
+    # A connector's first run: several batches of patients, then appointments naming
+    # them, in one transaction into an empty location. Later batches find the rows the
+    # earlier ones wrote without asking the database (whose statistics cannot know them
+    # yet), keep their ids, and resolve the appointments' patients the same way.
+    asked: list[list[tuple[str, list[str]]]] = []
+    lookup = ingest_pipeline.ingest_sql.lookup_ids
+
+    async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
+        asked.append([(table, list(ids)) for table, ids in wanted])
+        return await lookup(session, tenant_id, location_id, wanted)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
+    tenant, main = practice.tenant.id, practice.locations[0].id
+
+    async def batch(session: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+        return await ingest.sync_batch(
+            session, tenant_id=tenant, location_id=main, entity=entity, rows=rows, now=utcnow()
+        )
+
+    async with unit_of_work(sessions, tenant) as session:
+        first = await batch(session, "patients", [patient(f"p{i}") for i in range(4)])
+        ids = {r.external_id: r.id for r in await _patients(session)}
+        second_rows = [patient("p1", last_name="Changed"), patient("p4")]
+        second_rows += [patient("p5", guarantor_external_id="p0")]
+        second = await batch(session, "patients", second_rows)
+        with pytest.raises(ValidationProblem):
+            await batch(session, "patients", [patient("p9", birthdate="1700-01-01")])
+        third = await batch(
+            session, "appointments", [appointment("a1", "p1"), appointment("a2", "p5")]
+        )
+        with pytest.raises(ValidationProblem) as caught:
+            await batch(session, "appointments", [appointment("a3", "p9")])
+        after = {r.external_id: r for r in await _patients(session)}
+    assert (first.created, second.created, second.updated, third.created) == (4, 2, 1, 2)
+    assert after["p1"].id == ids["p1"] and after["p1"].last_name == "Changed"
+    assert after["p5"].guarantor_id == ids["p0"]
+    assert "p9" not in after  # the refused batch left nothing, in the map neither
+    assert [e.field for e in caught.value.errors] == ["rows[0].patient_external_id"]
+    # Nothing was asked of the database but the providers/operatories of the appointments.
+    assert all(not ids for call in asked for table, ids in call if table == "patients")
+    assert all(not ids for call in asked for table, ids in call if table == "appointments")
+
+
+async def _patients(session: Any) -> list[Any]:
+    result = await session.execute(
+        text("SELECT external_id, id, last_name, guarantor_id FROM patients")
+    )
+    return list(result)
