@@ -16,7 +16,9 @@ location, and measures, in one run and on the same generated rows:
   per request, JSON parsing, auth, idempotency, one transaction; the request bodies are
   encoded before the clock starts, as a bridge would send them);
 * `COPY` of the same patient / appointment tuples into an index-less scratch table (the
-  floor), and of the patients into a table shaped like `patients` (its indexes and keys).
+  floor), and of the patients into a table shaped like `patients` (its indexes and keys);
+* the same patients and appointments into a second location, every batch in one
+  transaction, as the Open Dental connector's first run writes them.
 
 Besides wall-clock time, each line gives the CPU time per row of this Python process and
 of the PostgreSQL backends of the scratch database (read from /proc, so PostgreSQL must
@@ -178,18 +180,29 @@ class Bench:
             )
             settings = Settings(database_url=self.database_url, redis_url=self.redis_url)
             minted = await oauth_service.issue_client_token(session, created.client, settings.oauth)
+            # A second location, for a connector-style first run (one transaction).
+            second = await tenancy_service.create_location(
+                session, tenant.id, LocationCreate(name="Lakeside", timezone="America/Chicago")
+            )
         self.tenant_id, self.location_id, self.token = tenant.id, location.id, minted.access_token
-        await self.sync("providers", [{"external_id": "DR1", "kind": "dentist", "name": "Dr A"}])
-        await self.sync("operatories", [{"external_id": "OP1", "name": "Op 1"}])
+        self.second_location_id = second.id
+        for location_id in (self.location_id, self.second_location_id):
+            providers = [{"external_id": "DR1", "kind": "dentist", "name": "Dr A"}]
+            await self.sync("providers", providers, location_id=location_id)
+            await self.sync(
+                "operatories", [{"external_id": "OP1", "name": "Op 1"}], location_id=location_id
+            )
 
-    async def sync(self, entity: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+    async def sync(
+        self, entity: str, rows: list[dict[str, Any]], location_id: str | None = None
+    ) -> dict[str, int]:
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         for start in range(0, len(rows), BATCH):
             async with unit_of_work(self.sessions, self.tenant_id) as session:
                 result = await ingest.sync_batch(
                     session,
                     tenant_id=self.tenant_id,
-                    location_id=self.location_id,
+                    location_id=location_id or self.location_id,
                     entity=entity,
                     rows=rows[start : start + BATCH],
                     now=utcnow(),
@@ -197,6 +210,21 @@ class Bench:
             for key in totals:
                 totals[key] += getattr(result, key)
         return totals
+
+    async def one_transaction(self, batches: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        """A connector's first run: every batch of the second (empty) location in one
+        transaction, as api.practice.connectors.base.run_connector writes them."""
+        async with unit_of_work(self.sessions, self.tenant_id) as session:
+            for entity, rows in batches:
+                for start in range(0, len(rows), BATCH):
+                    await ingest.sync_batch(
+                        session,
+                        tenant_id=self.tenant_id,
+                        location_id=self.second_location_id,
+                        entity=entity,
+                        rows=rows[start : start + BATCH],
+                        now=utcnow(),
+                    )
 
     async def timed(self, label: str, n: int, work: Callable[[], Awaitable[Any]]) -> Any:
         await self.clock.start()
@@ -364,6 +392,11 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
         "appointments  sync_batch: nothing changed",
         appointments,
         lambda: bench.sync("appointments", appts),
+    )
+    await bench.timed(
+        "patients + appointments: first load in ONE transaction (a connector's first run)",
+        patients + appointments,
+        lambda: bench.one_transaction([("patients", p0), ("appointments", appts)]),
     )
     await bench.admin.close()
 
