@@ -23,12 +23,14 @@ from itertools import repeat
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from api.core.errors import FieldError
 from api.practice import ingest_sql
 from api.practice.batch_ids import new_ids
-from api.practice.ingest_specs import EntitySpec, Reference
+from api.practice.ingest_specs import ENTITIES, EntitySpec, Reference
 
 # Rows per upsert statement: small enough that the first chunk's validation and the last
 # chunk's write (the parts that cannot overlap) are a small share of a 10,000-row batch.
@@ -47,6 +49,9 @@ def error_path(loc: tuple[int | str, ...], offset: int = 0) -> str:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
 
+
+# Tables other entities' rows refer to (by external id, resolved to our ids).
+REFERENCED = frozenset(r.table for spec in ENTITIES.values() for r in spec.references)
 
 _ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {}
 
@@ -163,7 +168,7 @@ class RowsPipeline:
         # probes. Nothing else writes the bridge's external ids while the transaction
         # holds the entity's lock (ingest_sql's docstring).
         self.location_was_empty = False
-        self._written: dict[str, str] | None = None
+        self._written: dict[str, str | None] | None = None
 
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
@@ -206,10 +211,14 @@ class RowsPipeline:
 
     async def keep(self) -> None:
         if self._written is not None and self.writing:
-            row_ids = self._row_ids
-            self._written.update(
-                (external_id, row_ids[i]) for external_id, i in self.outcome.external_ids.items()
-            )
+            if self.spec.table_name in REFERENCED:
+                row_ids = self._row_ids
+                self._written.update(
+                    (external_id, row_ids[i])
+                    for external_id, i in self.outcome.external_ids.items()
+                )
+            else:
+                self._written.update(dict.fromkeys(self.outcome.external_ids))
         if self._staged:
             await ingest_sql.drop_stage(self.session, self.spec)
         if self._savepoint:
@@ -363,8 +372,9 @@ class RowsPipeline:
         first_loads = written_by_transaction(self.session)
         tables = [self.spec.table_name, *(ref.table for ref in refs)]
         maps = [first_loads.get((table, self.location_id)) for table in tables]
+        # (A row of a table whose map holds no ids is asked for only if it is there.)
         wanted = [
-            (table, ids if known is None else [])
+            (table, ids if known is None else [e for e in ids if e in known and not known[e]])
             for table, ids, known in zip(tables, asked, maps, strict=True)
         ]
         results = await ingest_sql.lookup_ids(
@@ -372,7 +382,7 @@ class RowsPipeline:
         )
         for k, (ids, known) in enumerate(zip(asked, maps, strict=True)):
             if known is not None:
-                results[k] = {e: known[e] for e in ids if e in known}
+                results[k] |= {e: our for e in ids if (our := known.get(e))}
         existing, *found = results
         return values, existing, found
 
@@ -463,21 +473,37 @@ class RowsPipeline:
 
 
 _WRITTEN = "ingest_written_by_transaction"
+_WATCHED = "ingest_written_watched"
 
 
-def written_by_transaction(session: AsyncSession) -> dict[tuple[str, str], dict[str, str]]:
+def written_by_transaction(
+    session: AsyncSession,
+) -> dict[tuple[str, str], dict[str, str | None]]:
     """(table, location) -> {external id: our id} of every row of that table at that
     location, for locations that had none when this transaction first synced them: the
-    rows of the batches it kept since. Dropped with the transaction (a new one starts
-    empty). Assumes no caller rolls back to a savepoint of its own around a kept batch
-    (none does)."""
+    rows of the batches it kept since. Our ids are kept only for tables other rows refer
+    to (`REFERENCED`); the others' rows map to None (the look-up of a row sent again asks
+    the database for its id), so a first run's millions of procedures cost a set, not a
+    map. Dropped with the transaction, and by any rollback the session sees (a savepoint
+    of the caller's own: what it undid may be in the map; without the map, look-ups ask
+    the database as before)."""
     sync = session.sync_session
     transaction = sync.get_transaction()
-    found: tuple[object, dict[tuple[str, str], dict[str, str]]] | None = sync.info.get(_WRITTEN)
+    assert transaction is not None, "called inside the batch's transaction"
+    if not sync.info.get(_WATCHED):
+        event.listen(sync, "after_soft_rollback", _forget_written)
+        sync.info[_WATCHED] = True
+    found: tuple[object, dict[tuple[str, str], dict[str, str | None]]] | None = sync.info.get(
+        _WRITTEN
+    )
     if found is None or found[0] is not transaction:
         found = (transaction, {})
         sync.info[_WRITTEN] = found
     return found[1]
+
+
+def _forget_written(session: Session, previous_transaction: object) -> None:
+    session.info.pop(_WRITTEN, None)
 
 
 def chunk_bounds(total: int, first: int, size: int) -> list[tuple[int, int]]:

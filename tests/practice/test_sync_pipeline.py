@@ -469,3 +469,64 @@ async def _patients(session: Any) -> list[Any]:
         text("SELECT external_id, id, last_name, guarantor_id FROM patients")
     )
     return list(result)
+
+
+async def test_rows_sent_again_in_the_transaction_keep_their_ids(sessions, practice, monkeypatch):
+    # Appointments are referred to by nothing: the transaction remembers only which exist,
+    # and asks the database for the id of one sent again (and only for it).
+    asked: list[tuple[str, list[str]]] = []
+    lookup = ingest_pipeline.ingest_sql.lookup_ids
+
+    async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
+        asked.extend((table, list(ids)) for table, ids in wanted if ids)
+        return await lookup(session, tenant_id, location_id, wanted)
+
+    tenant, main = practice.tenant.id, practice.locations[0].id
+
+    async def batch(session: Any, entity: str, rows: list[dict[str, Any]]) -> Any:
+        return await ingest.sync_batch(
+            session, tenant_id=tenant, location_id=main, entity=entity, rows=rows, now=utcnow()
+        )
+
+    async with unit_of_work(sessions, tenant) as session:
+        await batch(session, "patients", [patient("p1")])
+        await batch(session, "appointments", [appointment("a1", "p1"), appointment("a2", "p1")])
+        first = {
+            r.external_id: r.id
+            for r in await session.execute(text("SELECT external_id, id FROM appointments"))
+        }
+        monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
+        again = await batch(
+            session,
+            "appointments",
+            [appointment("a1", "p1", status="confirmed"), appointment("a3", "p1")],
+        )
+        after = {
+            r.external_id: r.id
+            for r in await session.execute(text("SELECT external_id, id FROM appointments"))
+        }
+    assert (again.created, again.updated) == (1, 1)
+    assert after["a1"] == first["a1"] and len(after) == 3
+    assert asked == [("appointments", ["a1"])]
+
+
+async def test_a_rolled_back_savepoint_forgets_what_the_transaction_wrote(sessions, practice):
+    # A caller's own savepoint undoes a kept batch: the rows are gone, and the next batch
+    # must not take them for existing ones (it would count them as updated and refer to
+    # ids that are not there).
+    tenant, main = practice.tenant.id, practice.locations[0].id
+    rows = [patient("p1"), patient("p2", guarantor_external_id="p1")]
+
+    async def batch(session: Any) -> Any:
+        return await ingest.sync_batch(
+            session, tenant_id=tenant, location_id=main, entity="patients", rows=rows, now=utcnow()
+        )
+
+    async with unit_of_work(sessions, tenant) as session:
+        nested = await session.begin_nested()
+        assert (await batch(session)).created == 2
+        await nested.rollback()
+        again = await batch(session)
+        assert (again.created, again.updated) == (2, 0)
+    here = await patients_by_external_id(sessions)
+    assert here["p2"].guarantor_id == here["p1"].id
