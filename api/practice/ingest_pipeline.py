@@ -1,15 +1,18 @@
 """The rows of one sync batch, validated and written as a pipeline: while PostgreSQL
-upserts chunk n, Python validates chunk n+1, so the two halves of the work (~15 µs of
-Python a row, 20-50 µs of database) overlap on a two-core machine instead of adding up.
+inserts chunk n, Python validates the chunks after it and builds chunk n+1's records
+(`_write_all`), so the two halves of the work (20-30 µs of Python a row, about as much of
+database) overlap on a two-core machine instead of adding up.
 
-Everything is written inside a savepoint, so a bad row found in a late chunk undoes the
-chunks already written: the batch stays all or nothing whoever owns the transaction.
-Errors are collected in the same groups and order as a validate-everything-first pass
-would give them (see `RowsOutcome.problems`).
+Everything is written inside a savepoint, so a bad row found in a late chunk (or a
+statement that fails) undoes the chunks already written: the batch stays all or nothing
+whoever owns the transaction. Errors are collected in the same groups and order as a
+validate-everything-first pass would give them (see `RowsOutcome.problems`).
 
-References are resolved per chunk with one indexed look-up per referenced table. A
-self-reference (a guarantor) may name a new row of this batch: rows validated so far
-give it the id assigned to that row; one further on is set afterwards (`later`)."""
+References are resolved per chunk with one look-up for all referenced tables (probes of
+their unique keys, ingest_sql.py), except where the answer is known here: a row of this
+batch validated so far (a self-reference such as a guarantor gets the id assigned to that
+row; one further on is set afterwards, `later`), or a location whose rows this
+transaction wrote all of (`written_by_transaction`: a first load)."""
 
 from __future__ import annotations
 
