@@ -48,24 +48,31 @@ def upgrade() -> None:
     path = f"pg_catalog, {schema}, pg_temp"
     op.execute(
         f"""
+        -- The location a patient names must be there; locked as a foreign key locks it,
+        -- so it cannot be deleted before the patient's transaction commits.
+        CREATE FUNCTION patients_location_held(tenant text, location text) RETURNS void
+        LANGUAGE plpgsql SET search_path = {path} AS $$
+        BEGIN
+            PERFORM 1 FROM locations l WHERE l.tenant_id = tenant AND l.id = location
+            FOR KEY SHARE OF l;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
+                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
+                          TABLE = 'patients',
+                          DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
+                                          tenant, location);
+            END IF;
+        END
+        $$;
+
         CREATE FUNCTION patients_location_inserted() RETURNS trigger
         LANGUAGE plpgsql SET search_path = {path} AS $$
         DECLARE
             key record;
         BEGIN
-            -- Once per location the statement wrote to (a sync statement: one), locked as
-            -- a foreign key locks it, so it cannot be deleted before this commits.
+            -- Once per location the statement wrote to (a sync statement: one).
             FOR key IN SELECT DISTINCT tenant_id, location_id FROM new_rows LOOP
-                PERFORM 1 FROM locations l
-                WHERE l.tenant_id = key.tenant_id AND l.id = key.location_id
-                FOR KEY SHARE OF l;
-                IF NOT FOUND THEN
-                    RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
-                        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
-                              TABLE = 'patients',
-                              DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
-                                              key.tenant_id, key.location_id);
-                END IF;
+                PERFORM patients_location_held(key.tenant_id, key.location_id);
             END LOOP;
             RETURN NULL;
         END
@@ -74,15 +81,7 @@ def upgrade() -> None:
         CREATE FUNCTION patients_location_moved() RETURNS trigger
         LANGUAGE plpgsql SET search_path = {path} AS $$
         BEGIN
-            PERFORM 1 FROM locations l
-            WHERE l.tenant_id = NEW.tenant_id AND l.id = NEW.location_id FOR KEY SHARE OF l;
-            IF NOT FOUND THEN
-                RAISE EXCEPTION 'insert or update on table "patients" violates foreign key constraint "{CONSTRAINT}"'
-                    USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
-                          TABLE = 'patients',
-                          DETAIL = format('Key (tenant_id, location_id)=(%s, %s) is not present in table "locations".',
-                                          NEW.tenant_id, NEW.location_id);
-            END IF;
+            PERFORM patients_location_held(NEW.tenant_id, NEW.location_id);
             RETURN NEW;
         END
         $$;
@@ -155,6 +154,7 @@ def downgrade() -> None:
         DROP FUNCTION locations_patients_cascade();
         DROP FUNCTION patients_location_moved();
         DROP FUNCTION patients_location_inserted();
+        DROP FUNCTION patients_location_held(text, text);
         """
     )
     op.create_foreign_key(

@@ -130,6 +130,18 @@ class RowsOutcome:
         ]
 
 
+@dataclass(frozen=True)
+class _LookedUp:
+    """A validated chunk and what its look-up found."""
+
+    rows: list[BaseModel]
+    start: int  # index in the batch of rows[0]
+    external_ids: list[str]
+    values: list[list[Any]]  # per reference, each row's external id(s)
+    existing: dict[str, str]  # our ids of the chunk's rows already in the mirror
+    found: list[dict[str, str]]  # per reference, our ids of the rows named
+
+
 class RowsPipeline:
     """Validates and writes the rows of one batch (see the module docstring)."""
 
@@ -172,13 +184,14 @@ class RowsPipeline:
         # holds the entity's lock (ingest_sql's docstring).
         self.location_was_empty = False
         self._written: dict[str, str | None] | None = None
+        self._first_loads: dict[tuple[str, str], dict[str, str | None]] = {}
 
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
         self._row_ids = new_ids(self.spec.id_kind, len(rows))
         if self.checking and rows:
-            first_loads = written_by_transaction(self.session)
+            self._first_loads = first_loads = written_by_transaction(self.session)
             key = (self.spec.table_name, self.location_id)
             if key not in first_loads and not await ingest_sql.location_has_rows(
                 self.session, self.spec, self.tenant_id, self.location_id
@@ -284,9 +297,9 @@ class RowsPipeline:
             if not ended and (prepared is None or not queue.empty()):
                 item = await queue.get()
                 ended = item is None
-            looked_up = None
+            looked_up: _LookedUp | None = None
             if item is not None and self.checking:
-                looked_up = await self._look_up(item[0], item[1])
+                looked_up = await self._look_up(*item)
             inserting: asyncio.Task[None] | None = None
             if prepared is not None and self.writing:
                 await self._stage(prepared)
@@ -294,38 +307,30 @@ class RowsPipeline:
                 self._inserts.append(inserting)
                 await asyncio.sleep(0)  # sends the statement
             prepared = None
-            if item is not None and looked_up is not None:
-                values, existing, found = looked_up
-                prepared = self._records(item[0], item[1], values, existing, found)
+            if looked_up is not None:
+                prepared = self._records(looked_up)
             if inserting is not None:
                 await inserting
 
-    def _records(
-        self,
-        chunk: list[BaseModel],
-        start: int,
-        values: list[list[Any]],
-        existing: dict[str, str],
-        found: list[dict[str, str]],
-    ) -> list[tuple[Any, ...]] | None:
+    def _records(self, chunk: _LookedUp) -> list[tuple[Any, ...]] | None:
         """The chunk's staging records, references resolved (None: nothing to write)."""
-        refs = self._resolved(chunk, start, values, existing, found)
+        refs = self._resolved(chunk)
         if not self.writing:
             return None
         columns = self._columns
-        external_ids = [row.external_id for row in chunk]  # type: ignore[attr-defined]
+        start, external_ids, existing = chunk.start, chunk.external_ids, chunk.existing
         # A row already in the mirror keeps its id; a new one gets the id given to it.
         for i, external_id in enumerate(external_ids, start):
             if external_id in existing:
                 self._row_ids[i] = existing[external_id]
-        ids = self._row_ids[start : start + len(chunk)]
+        ids = self._row_ids[start : start + len(external_ids)]
         new = [external_id not in existing for external_id in external_ids]
         # (The lists are all the chunk's length; `repeat` stands in when nothing refers.)
         references = zip(*refs, strict=True) if refs else repeat(())
         return [
             (is_new, our_id, external_id, *columns(row), *resolved)
             for is_new, our_id, external_id, row, resolved in zip(
-                new, ids, external_ids, chunk, references, strict=False
+                new, ids, external_ids, chunk.rows, references, strict=False
             )
         ]
 
@@ -347,11 +352,9 @@ class RowsPipeline:
         self.outcome.created += created
         self.outcome.updated += updated
 
-    async def _look_up(
-        self, chunk: list[BaseModel], start: int
-    ) -> tuple[list[list[Any]], dict[str, str], list[dict[str, str]]]:
-        """One look-up for the chunk: its references' external ids per reference, our ids
-        of its rows already in the mirror, and per reference the ids found."""
+    async def _look_up(self, chunk: list[BaseModel], start: int) -> _LookedUp:
+        """One look-up for the chunk: our ids of its rows already in the mirror, and of
+        the rows its references name."""
         refs = self.spec.references
         values = [[getattr(row, ref.field) for row in chunk] for ref in refs]
         external_ids: list[str] = [row.external_id for row in chunk]  # type: ignore[attr-defined]
@@ -372,9 +375,8 @@ class RowsPipeline:
                 asked.append([v for v in column_values if v is not None])
         # Per table asked (the entity's own, then each reference's): where this transaction
         # wrote all of the location's rows, its map answers and nothing is asked.
-        first_loads = written_by_transaction(self.session)
         tables = [self.spec.table_name, *(ref.table for ref in refs)]
-        maps = [first_loads.get((table, self.location_id)) for table in tables]
+        maps = [self._first_loads.get((table, self.location_id)) for table in tables]
         # (A row of a table whose map holds no ids is asked for only if it is there.)
         wanted = [
             (table, ids if known is None else [e for e in ids if e in known and not known[e]])
@@ -387,20 +389,14 @@ class RowsPipeline:
             if known is not None:
                 results[k] |= {e: our for e in ids if (our := known.get(e))}
         existing, *found = results
-        return values, existing, found
+        return _LookedUp(chunk, start, external_ids, values, existing, found)
 
-    def _resolved(
-        self,
-        chunk: list[BaseModel],
-        start: int,
-        values: list[list[Any]],
-        existing: dict[str, str],
-        found: list[dict[str, str]],
-    ) -> list[list[Any]]:
+    def _resolved(self, chunk: _LookedUp) -> list[list[Any]]:
         """Per reference, our id(s) for each row of the chunk (unknown ones recorded)."""
         refs = self.spec.references
+        start, values, existing = chunk.start, chunk.values, chunk.existing
         resolved: list[list[Any]] = []
-        for ref_index, (ref, known) in enumerate(zip(refs, found, strict=True)):
+        for ref_index, (ref, known) in enumerate(zip(refs, chunk.found, strict=True)):
             if ref.field == "patient_external_id":
                 self.outcome.patient_ids.update(known)
             column: list[Any] = []
@@ -411,7 +407,9 @@ class RowsPipeline:
                             self._missing(ref_index, external_id, i)
                     column.append([known.get(e) for e in many or ()])
             elif ref.is_self(self.spec.table_name):
-                for i, (value, row) in enumerate(zip(values[ref_index], chunk, strict=True), start):
+                for i, (value, row) in enumerate(
+                    zip(values[ref_index], chunk.rows, strict=True), start
+                ):
                     column.append(
                         self._self_reference(ref_index, ref, known, existing, value, i, row)
                     )
