@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 
 import structlog
@@ -35,6 +36,11 @@ async def run_workers(queues: list[str], settings: Settings) -> None:
         raise SystemExit(f"no tasks are registered on the queues {', '.join(idle)}")
     context = await WorkerContext.start(settings)
     workers = [create_worker(queue, settings, context) for queue in queues]
+    # As the API does once started (api/main.py): what start-up built lives as long as
+    # the process, so the collector's full passes walk only what jobs leave behind (a
+    # connector's first run allocates millions of rows' objects).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
