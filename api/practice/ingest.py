@@ -104,11 +104,23 @@ async def sync_batch(
     clean_deletes = _check_deletes(deletes, errors)
 
     await ingest_sql.lock_entity(session, tenant_id, location_id, entity)
-    pipeline = RowsPipeline(
-        session, spec, tenant_id=tenant_id, location_id=location_id, now=now,
-        region=location.country or "US", write=not errors.items,
-    )  # fmt: skip
-    upserted = await pipeline.run(rows)
+
+    def pipeline_for(*, presume_new: bool) -> RowsPipeline:
+        return RowsPipeline(
+            session, spec, tenant_id=tenant_id, location_id=location_id, now=now,
+            region=location.country or "US", write=not errors.items, presume_new=presume_new,
+        )  # fmt: skip
+
+    pipeline = pipeline_for(presume_new=True)
+    try:
+        upserted = await pipeline.run(rows)
+    except ingest_sql.ExternalIdTaken:
+        if not pipeline.presumed_new:
+            raise
+        # A row presumed new was in the mirror (the pipeline undid what it wrote): the
+        # batch again, every chunk's rows looked up.
+        pipeline = pipeline_for(presume_new=False)
+        upserted = await pipeline.run(rows)
     errors.items += upserted.problems(spec, clean_deletes)
     if errors.items:
         await pipeline.undo()

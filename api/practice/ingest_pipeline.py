@@ -12,7 +12,15 @@ References are resolved per chunk with one look-up for all referenced tables (pr
 their unique keys, ingest_sql.py), except where the answer is known here: a row of this
 batch validated so far (a self-reference such as a guarantor gets the id assigned to that
 row; one further on is set afterwards, `later`), or a location whose rows this
-transaction wrote all of (`written_by_transaction`: a first load)."""
+transaction wrote all of (`written_by_transaction`: a first load).
+
+A batch whose first chunk holds no row the mirror knows is taken for the next part of a
+first load sent over several requests (a bridge's initial sync): its later chunks' own
+rows are presumed new and not looked up (the probes were 4 µs of the database's ~21 a
+row, all misses). The unique key still checks every insert: should one of them exist after
+all, the insert fails, the batch is undone, and `sync_batch` writes it again with every
+chunk looked up (`presume_new=False`). A bridge's incremental batch, mostly known rows,
+is looked up throughout from its first chunk on."""
 
 from __future__ import annotations
 
@@ -155,6 +163,7 @@ class RowsPipeline:
         now: datetime,
         region: str,
         write: bool,
+        presume_new: bool = True,
     ) -> None:
         self.session, self.spec = session, spec
         self.tenant_id, self.location_id, self.now, self.region = (
@@ -183,6 +192,12 @@ class RowsPipeline:
         # probes. Nothing else writes the bridge's external ids while the transaction
         # holds the entity's lock (ingest_sql's docstring).
         self.location_was_empty = False
+        # Whether the chunks after the first may be presumed new when the first holds no
+        # known row (module docstring), and whether they were: then an insert refused by
+        # the unique key (ingest_sql.ExternalIdTaken) means the batch must be written
+        # again without presuming.
+        self.presume_new = presume_new
+        self.presumed_new = False
         self._written: dict[str, str | None] | None = None
         self._first_loads: dict[tuple[str, str], dict[str, str | None]] = {}
 
@@ -363,6 +378,8 @@ class RowsPipeline:
         # row's id is known here (`_self_reference`). A household's guarantor usually is.
         # (Only those: a row of a later chunk may be in the mirror, and its id is not
         # known before its own chunk's look-up.)
+        if self.presumed_new:
+            asked = [[]]
         in_batch, end = self.outcome.external_ids, start + len(chunk)
         for ref, column_values in zip(refs, values, strict=True):
             if ref.many:
@@ -389,6 +406,8 @@ class RowsPipeline:
             if known is not None:
                 results[k] |= {e: our for e in ids if (our := known.get(e))}
         existing, *found = results
+        if start == 0 and self.presume_new and not existing and not self.location_was_empty:
+            self.presumed_new = True
         return _LookedUp(chunk, start, external_ids, values, existing, found)
 
     def _resolved(self, chunk: _LookedUp) -> list[list[Any]]:

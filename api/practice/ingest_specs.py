@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pydantic import BaseModel
-from sqlalchemy import Table
+from sqlalchemy import Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
 from api.core.db import Base
@@ -47,6 +47,17 @@ class EntitySpec:
         """Row fields stored as they are (everything but the external ids)."""
         refs = {r.field for r in self.references}
         return tuple(f for f in self.row_model.model_fields if f != "external_id" and f not in refs)
+
+    @cached_property
+    def external_key(self) -> str:
+        """The name of the table's (tenant_id, location_id, external_id) unique key."""
+        (name,) = (
+            str(c.name)
+            for c in self.table.constraints
+            if isinstance(c, UniqueConstraint)
+            and [column.name for column in c.columns] == ["tenant_id", "location_id", "external_id"]
+        )
+        return name
 
     def pg_type(self, column: str) -> str:
         return str(self.table.c[column].type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]

@@ -13,7 +13,10 @@ Nothing else writes a bridge's external ids while the batch holds its entity loc
 the write-back acknowledgement that renames them to the PMS's id takes the same lock
 (api/practice/links.py). So a row found new stays new until the insert; were that ever
 broken, the unique constraint refuses the insert and the whole batch rolls back (the
-bridge's retry then finds the row).
+bridge's retry then finds the row). The pipeline may also skip the look-up of a chunk's
+own rows and presume them new (a first load's later batches, ingest_pipeline.py): the
+unique key is then the check, and a refused insert (`ExternalIdTaken`) has the batch
+written again with every chunk looked up.
 
 References arrive as external ids. They are resolved with one look-up statement per
 chunk (all referenced tables at once), each external id one probe of the table's unique
@@ -36,9 +39,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.practice.ingest_specs import EntitySpec
+
+
+class ExternalIdTaken(Exception):
+    """A row written as new has an external id the location already holds (the
+    statement failed: the transaction needs a rollback to the batch's savepoint)."""
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -147,7 +156,14 @@ async def write_staged(
     """Write the staged chunk into the table and empty the staging table:
     (created, updated)."""
     connection = await driver_connection(session)
-    counts = await connection.fetchrow(staged_write_statement(spec), tenant_id, location_id, now)
+    try:
+        counts = await connection.fetchrow(
+            staged_write_statement(spec), tenant_id, location_id, now
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == spec.external_key:
+            raise ExternalIdTaken(exc.detail) from exc
+        raise
     # Created in this transaction, so truncated in place (no new file, no WAL).
     await connection.execute(f"TRUNCATE pg_temp.{stage_table(spec)}")
     return counts["created"], counts["updated"]

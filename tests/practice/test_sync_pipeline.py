@@ -530,3 +530,72 @@ async def test_a_rolled_back_savepoint_forgets_what_the_transaction_wrote(sessio
         assert (again.created, again.updated) == (2, 0)
     here = await patients_by_external_id(sessions)
     assert here["p2"].guarantor_id == here["p1"].id
+
+
+def own_row_spy(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """-> per look-up, the batch's own external ids it asked the database for."""
+    asked: list[list[str]] = []
+    lookup = ingest_pipeline.ingest_sql.lookup_ids
+
+    async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
+        asked.append(list(wanted[0][1]))
+        return await lookup(session, tenant_id, location_id, wanted)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
+    return asked
+
+
+async def test_a_first_load_over_several_requests_presumes_later_chunks_new(
+    sessions, practice, monkeypatch
+):
+    # A bridge's initial sync, one request (transaction) per batch: the second batch's
+    # first chunk holds no known row, so its later chunks' rows are not looked up. Their
+    # references still are: a guarantor of the first batch, one further on in this one.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 2)
+    await push(sessions, practice, "patients", [patient(f"p{i}") for i in range(4)])
+    asked = own_row_spy(monkeypatch)
+    rows = [patient(f"p{i}", guarantor_external_id="p0") for i in range(4, 11)]
+    rows[2]["guarantor_external_id"] = "p9"  # p6 names a row of a later chunk
+    result = await push(sessions, practice, "patients", rows)
+    assert (result.created, result.updated, result.unchanged) == (7, 0, 0)
+    assert asked == [["p4", "p5"], [], [], []]
+    here = await patients_by_external_id(sessions)
+    assert len(here) == 11
+    assert here["p6"].guarantor_id == here["p9"].id
+    assert {here[f"p{i}"].guarantor_id for i in (4, 5, 7, 8, 9, 10)} == {here["p0"].id}
+
+
+async def test_a_presumed_new_row_that_is_known_has_the_batch_written_again(
+    sessions, practice, monkeypatch
+):
+    # The first chunk holds only new rows, a later one a known row (and a tombstoned
+    # one): the presumption fails at the unique key, what was written is undone, and the
+    # batch is written again with every chunk looked up. Known rows keep their ids; a
+    # reference to one gets its id; the counts are those of one careful pass.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 2)
+    await push(sessions, practice, "patients", [patient("k1"), patient("k2")])
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[0].id,
+            entity="patients", rows=[], deletes=["k2"], now=utcnow(),
+        )  # fmt: skip
+    before = await patients_by_external_id(sessions)
+    asked = own_row_spy(monkeypatch)
+    rows = [patient("n1"), patient("n2"), patient("n3", guarantor_external_id="k1")]
+    rows += [patient("k1", last_name="Changed"), patient("n4"), patient("k2")]
+    rows += [patient("n5", guarantor_external_id="k2")]
+    result = await push(sessions, practice, "patients", rows)
+    assert (result.created, result.updated, result.unchanged) == (5, 2, 0)
+    # Presumed after the first chunk; the second's insert refused (the third's look-up
+    # was already out); then every chunk looked up.
+    assert asked == [["n1", "n2"], [], [], ["n1", "n2"], ["n3", "k1"], ["n4", "k2"], ["n5"]]
+    here = await patients_by_external_id(sessions)
+    assert len(here) == 7
+    assert (here["k1"].id, here["k2"].id) == (before["k1"].id, before["k2"].id)
+    assert (here["n3"].guarantor_id, here["n5"].guarantor_id) == (here["k1"].id, here["k2"].id)
+    assert await count_rows(sessions, "SELECT count(*) FROM patients WHERE deleted_at IS NULL") == 7
+    assert (
+        await count_rows(sessions, "SELECT count(*) FROM patients WHERE last_name = 'Changed'") == 1
+    )
