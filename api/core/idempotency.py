@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -44,17 +45,29 @@ class IdempotencyClaim:
 
 def fingerprint(method: str, path: str, body: bytes | list[list[str]]) -> str:
     """`body` is the raw body, or a form as `[name, value]` / `[name, filename, sha256]`."""
-    digest = hashlib.sha256()
-    digest.update(method.encode() + b" " + path.encode() + b"\n")
     if isinstance(body, list):
+        digest = _request_digest(method, path)
         digest.update(b"form:" + json.dumps(body, separators=(",", ":")).encode())
         return digest.hexdigest()
     try:
-        # Equivalent JSON (key order, whitespace) is the same request.
-        digest.update(json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode())
+        value = json.loads(body)
     except ValueError:
+        digest = _request_digest(method, path)
         digest.update(body)
+        return digest.hexdigest()
+    return json_fingerprint(method, path, value)
+
+
+def json_fingerprint(method: str, path: str, value: Any) -> str:
+    """A JSON body's, from its parsed value (the same as `fingerprint` of its bytes):
+    equivalent JSON (key order, whitespace) is the same request."""
+    digest = _request_digest(method, path)
+    digest.update(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
+
+
+def _request_digest(method: str, path: str) -> hashlib._Hash:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n")
 
 
 def validate_key(key: str) -> None:

@@ -4,11 +4,15 @@ the request's own transaction."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
+import pydantic_core
+import pytest
 from sqlalchemy import func, select, update
 
+from api.core import idempotency
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
 from api.core.infra_models import IdempotencyRecord
@@ -60,6 +64,33 @@ async def test_equivalent_json_replays(core_client, practice, sessions):
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
     assert await _count(sessions, "Same") == 1
+
+
+def test_a_parsed_body_has_the_fingerprint_of_its_bytes():
+    raw = b'{"b": [1, 2.5, "\\u00e9", -0.0, 1e300], "a": {"y": null, "x": true}}'
+    reordered = b'{"a":{"x":true,"y":null},\n "b":[1,2.5,"\xc3\xa9",-0.0,1e300]}'
+    by_bytes = idempotency.fingerprint("POST", "/v1/x", raw)
+    assert by_bytes == idempotency.fingerprint("POST", "/v1/x", reordered)
+    for parse in (json.loads, pydantic_core.from_json):
+        assert idempotency.json_fingerprint("POST", "/v1/x", parse(raw)) == by_bytes
+    assert idempotency.json_fingerprint("POST", "/v1/y", json.loads(raw)) != by_bytes
+
+
+async def test_a_json_body_is_not_parsed_again_for_its_fingerprint(
+    core_client, practice, sessions, monkeypatch: pytest.MonkeyPatch
+):
+    # FastAPI parsed it already; the fingerprint takes that value (the raw-bytes path
+    # stays for forms and bodies that are not JSON).
+    def unparsed(*args: object) -> str:
+        raise AssertionError("the body was fingerprinted from its bytes")
+
+    monkeypatch.setattr(idempotency, "fingerprint", unparsed)
+    key = str(uuid.uuid4())
+    first = await core_client.post(URL, json={"name": "Parsed"}, headers=_headers(practice, key))
+    again = await core_client.post(URL, json={"name": "Parsed"}, headers=_headers(practice, key))
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _count(sessions, "Parsed") == 1
 
 
 async def test_same_key_different_body_is_422(core_client, practice, sessions):
