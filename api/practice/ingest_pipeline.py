@@ -88,6 +88,8 @@ def validate_rows(
         for err in exc.errors(include_url=False):
             # A model-level rule (schedule shape) has no field: the row itself is named.
             message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "model_type":  # not an object (pydantic names the class)
+                message = "Input should be an object: one row of fields"
             errors.append(FieldError(field=error_path(err["loc"], offset), message=message))
         return []
 

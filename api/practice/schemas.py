@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation
 
 DATA_AS_OF = (
     "The PMS time up to which this location's mirror is complete (the bridge's sync "
@@ -153,7 +153,10 @@ class AppointmentTypeOut(_Out):
 class SyncBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rows: list[dict[str, Any]] = Field(
+    # Each row is validated by its entity's row model (rows[17].birthdate); checking here
+    # only that it is an object would copy every row first (~1.3 µs a row). A row that is
+    # not an object is reported there, by its index, like any other bad row.
+    rows: list[Annotated[dict[str, Any], SkipValidation]] = Field(
         default_factory=list,
         description="Up to 10,000 rows of the entity, keyed by `external_id`; references "
         "to other rows as external ids (`patient_external_id`, ...).",

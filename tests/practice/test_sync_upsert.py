@@ -82,6 +82,15 @@ async def test_bad_rows_answer_422_per_row_and_write_nothing(sync, sessions):
     assert await count_rows(sessions, "SELECT count(*) FROM location_sync_states") == 0
 
 
+async def test_a_row_that_is_not_an_object_is_a_row_error(sync, sessions):
+    response = await sync("patients", [patient("1"), "2", None, [patient("3")]])  # type: ignore[list-item]
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["rows[1]", "rows[2]", "rows[3]"]
+    assert {e["message"] for e in errors} == {"Input should be an object: one row of fields"}
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") == 0
+
+
 async def test_duplicate_external_ids_name_both_rows(sync, sessions):
     response = await sync("patients", [patient("1"), patient("2"), patient("1")])
     assert response.status_code == 422
