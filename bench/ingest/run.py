@@ -347,7 +347,7 @@ def request_bodies(rows: list[dict[str, Any]]) -> list[bytes]:
     ]
 
 
-async def main(patients: int, appointments: int, http_rows: int) -> None:
+async def main(patients: int, appointments: int, http_rows: int, first_load_only: bool) -> None:
     admin = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
     if not admin:
@@ -379,6 +379,9 @@ async def main(patients: int, appointments: int, http_rows: int) -> None:
     await bench.timed(
         "patients  sync_batch: first load (inserts)", patients, lambda: bench.sync("patients", p0)
     )
+    if first_load_only:
+        await bench.admin.close()
+        return
     await bench.timed(
         "patients  sync_batch: every row changed (updates)",
         patients,
@@ -422,5 +425,11 @@ if __name__ == "__main__":
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--appointments", type=int, default=100_000)
     parser.add_argument("--http-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--first-load-only",
+        action="store_true",
+        help="Stop after the patients' first load (the floors, then sync_batch): short enough "
+        "to alternate runs of two versions of the code in the same minutes.",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.patients, args.appointments, args.http_rows))
+    asyncio.run(main(args.patients, args.appointments, args.http_rows, args.first_load_only))
