@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.core.wall_clock import LocalTime
 from api.messaging.schemas import Content, IdText
 
 StepChannel = Literal["sms", "email", "call"]
@@ -136,7 +137,7 @@ class CadenceCreate(BaseModel):
         default=True,
         description="One message per household per step where members share the number or address.",
     )
-    send_local_time: dt.time = Field(
+    send_local_time: LocalTime = Field(
         default=dt.time(10, 0), description="Local time a step falls due on its day."
     )
     location_ids: list[IdText] = Field(
@@ -163,7 +164,7 @@ class CadenceUpdate(BaseModel):
     exits: CadenceExits | None = None
     reentry_after_days: int | None = Field(default=None, ge=1, le=3650)
     household_aware: bool | None = None
-    send_local_time: dt.time | None = None
+    send_local_time: LocalTime | None = None
     appointment_type_id: IdText | None = None
 
 
@@ -179,7 +180,7 @@ class CadenceOut(BaseModel):
     exits: CadenceExits
     reentry_after_days: int | None
     household_aware: bool
-    send_local_time: dt.time
+    send_local_time: LocalTime
     location_ids: list[str]
     appointment_type_id: str | None
     active_enrollments: int

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.core.wall_clock import LocalTime
 from api.engines.templates import Block, EmailStyle
 
 Channel = Literal["sms", "email"]
@@ -233,13 +234,11 @@ class SendRate(BaseModel):
 
 
 class QuietHoursIn(BaseModel):
-    start: dt.time = Field(description="Local time the quiet hours begin, e.g. 21:00")
-    end: dt.time = Field(description="Local time they end, e.g. 08:00 (may wrap midnight)")
+    start: LocalTime = Field(description="Local time the quiet hours begin, e.g. 21:00")
+    end: LocalTime = Field(description="Local time they end, e.g. 08:00 (may wrap midnight)")
 
     @model_validator(mode="after")
-    def _naive(self) -> QuietHoursIn:
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueError("quiet hours are local wall-clock times, without an offset")
+    def _distinct(self) -> QuietHoursIn:
         if self.start == self.end:
             raise ValueError("start and end must differ")
         return self

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.wall_clock import LocalTime
 from api.segments.models import DEFAULT_REFRESH_TIME
 
 RULE_DESCRIPTION = (
@@ -56,7 +57,7 @@ class SegmentCreate(BaseModel):
         "the caller may see.",
     )
     refresh_cadence: Cadence | None = Field(default=None, description="Default daily.")
-    refresh_local_time: dt.time = Field(
+    refresh_local_time: LocalTime = Field(
         default=DEFAULT_REFRESH_TIME,
         description="Local time at each location the audience is rebuilt (after charting).",
     )
@@ -71,7 +72,7 @@ class SegmentUpdate(BaseModel):
     rule: RuleDocument | None = Field(default=None, description=RULE_DESCRIPTION)
     location_ids: list[str] | None = Field(default=None, max_length=500)
     refresh_cadence: Cadence | None = None
-    refresh_local_time: dt.time | None = None
+    refresh_local_time: LocalTime | None = None
     refresh_weekday: int | None = Field(default=None, ge=0, le=6)
 
 
@@ -85,7 +86,7 @@ class SegmentOut(BaseModel):
     location_ids: list[str] = Field(description="Empty: every location the caller may see.")
     template: str | None = Field(description="The template it was created from, if any.")
     refresh_cadence: Cadence
-    refresh_local_time: dt.time
+    refresh_local_time: LocalTime
     refresh_weekday: int
     created_by: str | None
     created_at: dt.datetime

@@ -4,6 +4,7 @@ enrollment from a segment, tenant isolation, scopes, idempotency and GraphQL par
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from api.cadences.models import Cadence, Enrollment, StepRun
 from api.core.clock import utcnow
 from api.core.db import unit_of_work
+from api.core.wall_clock import LOCAL_TIME_PATTERN
 from api.practice import ingest
 from tests.cadences.conftest import WINBACK, patient_ids, patient_row, sync
 from tests.core.conftest import assert_problem
@@ -123,6 +125,33 @@ async def test_bad_steps_are_refused_and_nothing_is_written(
     body = assert_problem(response, 422)
     assert any(e["field"].startswith(field) for e in body["errors"]), body
     assert await _count(sessions, practice.tenant.id, Cadence) == 0
+
+
+@pytest.mark.parametrize("sent", ["10:00:00+05:00", "10:00Z", "25:00", "ten"])
+async def test_a_send_time_is_a_local_time_of_day_without_offset(client, practice, sessions, sent):
+    response = await client.post(
+        "/v1/cadences",
+        json={"name": "Bad time", "steps": [SMS_STEP], "send_local_time": sent},
+        headers=practice.headers,
+    )
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["send_local_time"], body
+    assert await _count(sessions, practice.tenant.id, Cadence) == 0
+
+
+async def test_a_send_time_round_trips_in_the_documented_shape(client, practice):
+    cadence = await _cadence(
+        client, practice, {"name": "Morning", "steps": [SMS_STEP], "send_local_time": "09:30"}
+    )
+    assert cadence["send_local_time"] == "09:30:00"
+    assert re.fullmatch(LOCAL_TIME_PATTERN, cadence["send_local_time"])
+    patched = await client.patch(
+        f"/v1/cadences/{cadence['id']}",
+        json={"send_local_time": "18:45:30"},
+        headers=practice.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["send_local_time"] == "18:45:30"
 
 
 async def test_unknown_segment_location_and_template_are_named(client, practice):

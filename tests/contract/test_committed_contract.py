@@ -38,3 +38,23 @@ def test_every_operation_has_a_stable_id_and_names_its_scopes():
                 assert operation.get("security"), f"{method.upper()} {path} declares no security"
             elif path in public:
                 assert not operation.get("security")
+
+
+def test_no_schema_promises_an_rfc3339_time_with_offset():
+    """JSON Schema's `format: time` requires an offset ("10:00:00Z"); our times of day are
+    local wall-clock times sent without one, so a field claiming that format lies to
+    every generated client (schemathesis caught a 201 "violating" it)."""
+    claims: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("format") == "time":
+                claims.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(json.loads(render_openapi()), "#")
+    assert claims == []

@@ -13,6 +13,7 @@ from api.core.errors import ValidationProblem
 from api.core.ids import new_id
 from api.messaging.schemas import SmsContent
 from api.practice.models import Procedure, Recall
+from tests.core.conftest import assert_problem
 from tests.messaging.support import send
 
 
@@ -198,3 +199,16 @@ async def test_variables_are_listed(client, practice):
     response = await client.get("/v1/templates/variables", headers=practice.headers)
     names = {v["name"]: v["clinical"] for v in response.json()}
     assert names["patient.first_name"] is False and names["balance"] is True
+
+
+async def test_quiet_hours_are_local_times_without_offset(client, practice):
+    before = (await client.get("/v1/messaging/settings", headers=practice.headers)).json()
+    refused = await client.put(
+        "/v1/messaging/settings",
+        json={"allow_clinical_sms": False, "quiet_hours": {"start": "21:00-05:00", "end": "08:00"}},
+        headers=practice.headers,
+    )
+    body = assert_problem(refused, 422)
+    assert [e["field"] for e in body["errors"]] == ["quiet_hours.start"], body
+    after = (await client.get("/v1/messaging/settings", headers=practice.headers)).json()
+    assert after == before

@@ -99,6 +99,20 @@ async def test_crud_round_trip(client, practice):
     assert (await client.get(url, headers=practice.headers)).status_code == 404
 
 
+async def test_the_refresh_time_is_a_local_time_without_offset(client, practice):
+    refused = await _create(
+        client, practice, {"name": "Owes", "rule": RULE, "refresh_local_time": "23:00+01:00"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["refresh_local_time"]
+    assert (await client.get("/v1/segments", headers=practice.headers)).json()["data"] == []
+    created = await _create(
+        client, practice, {"name": "Owes", "rule": RULE, "refresh_local_time": "06:15"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["refresh_local_time"] == "06:15:00"
+
+
 async def test_invalid_rule_is_a_422_pointing_into_the_rule(client, practice):
     bad = {
         "version": 1,
