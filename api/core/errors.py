@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -239,11 +240,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(request, problem)
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    def _database_problem(request: Request, sqlstate: str) -> JSONResponse:
         # SQLSTATE class 22 ("data exception": a NUL character in text, a number or date out
         # of range) is bad input that slipped past validation: answer 422, never a 500.
-        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
         if sqlstate.startswith("22"):
             return problem_response(
                 request,
@@ -254,6 +253,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         log.exception("database_error", path=request.url.path, sqlstate=sqlstate)
         return problem_response(request, internal_error())
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
+        return _database_problem(request, sqlstate)
+
+    # The bulk paths (sync COPY, raw reads) talk to asyncpg directly, past SQLAlchemy.
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _driver(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        return _database_problem(request, str(exc.sqlstate or ""))
 
     # The request middleware masks unexpected errors first (so the 500 carries the request
     # id header); this handler is the last resort for anything raised outside it.

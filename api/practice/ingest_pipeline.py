@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from api.core.errors import FieldError
 from api.practice import ingest_sql
 from api.practice.batch_ids import new_ids
+from api.practice.ingest_rows import NO_NUL
 from api.practice.ingest_specs import ENTITIES, EntitySpec, Reference
 
 # Rows per upsert statement: small enough that the first chunk's validation and the last
@@ -88,8 +89,10 @@ def validate_rows(
         for err in exc.errors(include_url=False):
             # A model-level rule (schedule shape) has no field: the row itself is named.
             message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "model_type":  # not an object (pydantic names the class)
-                message = "Input should be an object: one row of fields"
+            if err["type"] == "model_type" and len(err["loc"]) == 1:
+                message = "Input should be an object: one row of fields"  # not the class name
+            elif err["type"] == "string_pattern_mismatch" and err["ctx"]["pattern"] == NO_NUL:
+                message = "Text must not contain a NUL character (U+0000)"
             errors.append(FieldError(field=error_path(err["loc"], offset), message=message))
         return []
 

@@ -37,9 +37,16 @@ ExternalId = Annotated[
 OptionalExternalId = ExternalId | None
 
 
+NO_NUL = r"^[^\x00]+$"
+
+
 def _text(max_length: int) -> Any:
+    # PostgreSQL text cannot hold NUL: refused here, per row, not by the COPY (a 500).
     return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=max_length, pattern=NO_NUL
+        ),
     ]
 
 

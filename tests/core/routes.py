@@ -4,7 +4,7 @@ through the request's session, a scope-protected read, a crash and typed paramet
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import File, Form, Query, Security, UploadFile
 from pydantic import BaseModel
@@ -13,6 +13,7 @@ from api.auth.dependencies import CurrentPrincipal, authorize
 from api.auth.principal import Principal
 from api.core.errors import ValidationProblem
 from api.core.routing import Idempotent, SessionDep, api_router
+from api.practice.ingest_sql import driver_connection
 from api.tenancy import service as tenancy_service
 from api.tenancy.schemas import LocationCreate, LocationOut
 
@@ -72,6 +73,19 @@ async def read_test_schedule(
 @router.get("/v1/_test/boom")
 async def explode(principal: CurrentPrincipal) -> dict[str, str]:
     raise RuntimeError("secret internals: password=hunter2")
+
+
+@router.get("/v1/_test/driver/{failure}")
+async def fail_in_the_driver(
+    failure: Literal["nul", "missing-table"], principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, str]:
+    """A statement sent on the asyncpg connection itself, as the bulk paths do."""
+    connection = await driver_connection(session)
+    if failure == "nul":
+        await connection.fetchval("SELECT $1::text", "a\x00b")
+    else:
+        await connection.fetchval("SELECT count(*) FROM no_such_table")
+    return {}
 
 
 @router.get("/v1/_test/items/{item_id}")

@@ -76,3 +76,13 @@ async def test_a_nul_character_is_bad_input_not_a_server_error(client, practice)
         headers=practice.headers,
     )
     assert response.status_code == 422, response.text
+
+
+async def test_a_data_error_raised_by_the_driver_itself_is_a_422(core_client, practice):
+    # The bulk paths use asyncpg directly, so its errors never pass through SQLAlchemy.
+    response = await core_client.get("/v1/_test/driver/nul", headers=practice.headers)
+    body = assert_problem(response, 422)
+    assert "NUL" in body["detail"]
+    other = await core_client.get("/v1/_test/driver/missing-table", headers=practice.headers)
+    assert assert_problem(other, 500)["type"].endswith("/internal-error")
+    assert "no_such_table" not in other.text

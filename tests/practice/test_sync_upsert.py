@@ -91,6 +91,19 @@ async def test_a_row_that_is_not_an_object_is_a_row_error(sync, sessions):
     assert await count_rows(sessions, "SELECT count(*) FROM patients") == 0
 
 
+async def test_a_nul_character_is_a_row_error_not_a_server_error(sync, sessions):
+    # PostgreSQL text cannot hold U+0000; the COPY would fail on it after validation.
+    bad = patient("2") | {"first_name": "A\u0000nn"}
+    response = await sync(
+        "patients", [patient("1"), bad, patient("3") | {"household_id": "\u0000"}]
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["rows[1].first_name", "rows[2].household_id"]
+    assert {e["message"] for e in errors} == {"Text must not contain a NUL character (U+0000)"}
+    assert await count_rows(sessions, "SELECT count(*) FROM patients") == 0
+
+
 async def test_duplicate_external_ids_name_both_rows(sync, sessions):
     response = await sync("patients", [patient("1"), patient("2"), patient("1")])
     assert response.status_code == 422
