@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cadences import exits as cadence_exits
@@ -28,6 +29,8 @@ from api.practice.ingest_specs import ENTITIES, EntitySpec
 from api.practice.problems import BatchTooLarge
 from api.practice.schemas import SyncBatchResult
 from api.tenancy import repository as tenancy_repository
+
+log = structlog.get_logger(__name__)
 
 MAX_ROWS = 10_000
 MAX_REPORTED_ERRORS = 500
@@ -115,10 +118,12 @@ async def sync_batch(
     try:
         upserted = await pipeline.run(rows)
     except ingest_sql.ExternalIdTaken:
-        if not pipeline.presumed_new:
+        if not pipeline.may_retry:  # a real conflict, or the undo itself failed
             raise
         # A row presumed new was in the mirror (the pipeline undid what it wrote): the
-        # batch again, every chunk's rows looked up.
+        # batch again, every chunk's rows looked up. Logged, because it costs a second
+        # pass: a bridge that sends new rows first and known ones later pays it often.
+        log.info("sync_presumption_missed", location_id=location_id, entity=entity, rows=len(rows))
         pipeline = pipeline_for(presume_new=False)
         upserted = await pipeline.run(rows)
     errors.items += upserted.problems(spec, clean_deletes)

@@ -260,6 +260,12 @@ class RowsPipeline:
         if self._savepoint:
             await ingest_sql.release_savepoint(self.session)
 
+    @property
+    def may_retry(self) -> bool:
+        """After `ExternalIdTaken`: the presumption was the cause and what was written is
+        undone, so the batch may run again, looked up, in the same transaction."""
+        return self.presumed_new and not self._savepoint
+
     async def undo(self) -> None:
         if self._savepoint:
             await ingest_sql.rollback_to_savepoint(self.session)

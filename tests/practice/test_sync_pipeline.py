@@ -599,3 +599,23 @@ async def test_a_presumed_new_row_that_is_known_has_the_batch_written_again(
     assert (
         await count_rows(sessions, "SELECT count(*) FROM patients WHERE last_name = 'Changed'") == 1
     )
+
+
+async def test_a_failed_undo_keeps_the_first_error_and_does_not_write_again(
+    sessions, practice, monkeypatch
+):
+    # Rerunning on top of writes that could not be undone would double them (or hide
+    # the cause behind an aborted transaction): the conflict is raised as it is.
+    monkeypatch.setattr(ingest_pipeline, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_pipeline, "CHUNK_ROWS", 2)
+    await push(sessions, practice, "patients", [patient("k1")])
+    asked = own_row_spy(monkeypatch)
+
+    async def broken_rollback(session: Any) -> None:
+        raise ConnectionError("the connection went away")
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "rollback_to_savepoint", broken_rollback)
+    with pytest.raises(ingest_pipeline.ingest_sql.ExternalIdTaken):
+        await push(sessions, practice, "patients", [patient("n1"), patient("n2"), patient("k1")])
+    assert asked == [["n1", "n2"], []]  # one pass only
+    assert set(await patients_by_external_id(sessions)) == {"k1"}
