@@ -318,6 +318,9 @@ class RowsPipeline:
     async def _write_chunks(self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None]) -> None:
         prepared: list[tuple[Any, ...]] | None = None  # records of a chunk not yet sent
         ended = False
+        if self.writing and self._row_ids:
+            # While the first chunk is validated (the database has nothing else to do).
+            await self._begin()
         while not ended or prepared is not None:
             item: tuple[list[BaseModel], int] | None = None
             if not ended and (prepared is None or not queue.empty()):
@@ -360,14 +363,13 @@ class RowsPipeline:
             )
         ]
 
-    async def _stage(self, records: list[tuple[Any, ...]]) -> None:
+    async def _begin(self) -> None:
         if not self._savepoint:
-            await ingest_sql.savepoint(self.session)
-            self._savepoint = True
-        if not self._staged:
-            # Inside the savepoint: undoing the batch also drops the staging table.
-            await ingest_sql.create_stage(self.session, self.spec)
-            self._staged = True
+            await ingest_sql.savepoint_and_stage(self.session, self.spec)
+            self._savepoint = self._staged = True
+
+    async def _stage(self, records: list[tuple[Any, ...]]) -> None:
+        await self._begin()
         await ingest_sql.stage_records(self.session, self.spec, records)
 
     async def _insert(self) -> None:

@@ -61,10 +61,6 @@ async def driver_connection(session: AsyncSession) -> Any:
 _SAVEPOINT = "sync_batch"
 
 
-async def savepoint(session: AsyncSession) -> None:
-    await (await driver_connection(session)).execute(f"SAVEPOINT {_SAVEPOINT}")
-
-
 async def release_savepoint(session: AsyncSession) -> None:
     await (await driver_connection(session)).execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
@@ -98,8 +94,12 @@ def _create_stage_statement(spec: EntitySpec) -> str:
     return f"CREATE TEMPORARY TABLE {stage_table(spec)} ({', '.join(typed)}) ON COMMIT DROP"
 
 
-async def create_stage(session: AsyncSession, spec: EntitySpec) -> None:
-    await (await driver_connection(session)).execute(_create_stage_statement(spec))
+async def savepoint_and_stage(session: AsyncSession, spec: EntitySpec) -> None:
+    """The batch's savepoint, then its staging table inside it (so undoing the batch drops
+    the table too): one round trip (the simple query protocol takes both statements)."""
+    await (await driver_connection(session)).execute(
+        f"SAVEPOINT {_SAVEPOINT}; {_create_stage_statement(spec)}"
+    )
 
 
 async def drop_stage(session: AsyncSession, spec: EntitySpec) -> None:
