@@ -184,6 +184,8 @@ class RowsPipeline:
         self.first_chunk_rows = FIRST_CHUNK_ROWS
         self.outcome = RowsOutcome()
         self._row_ids: list[str] = []
+        # Per reference, our ids of the rows its look-ups found so far (`_look_up`).
+        self._references_found: list[dict[str, str]] = [{} for _ in spec.references]
         self._savepoint = False  # the batch's savepoint is set
         self._staged = False  # the staging table exists
         self._inserts: list[asyncio.Task[None]] = []
@@ -412,12 +414,24 @@ class RowsPipeline:
             (table, ids if known is None else [e for e in ids if e in known and not known[e]])
             for table, ids, known in zip(tables, asked, maps, strict=True)
         ]
+        # A referenced row an earlier chunk's look-up found keeps its id (rows are never
+        # given another), so it is not asked for again: a first load's chunks name the
+        # same few providers and operatories over and over.
+        caches = [{}, *self._references_found]
+        wanted[1:] = [
+            (table, [e for e in ids if e not in cache])
+            for (table, ids), cache in zip(wanted[1:], caches[1:], strict=True)
+        ]
         results = await ingest_sql.lookup_ids(
             self.session, self.tenant_id, self.location_id, wanted
         )
         for k, (ids, known) in enumerate(zip(asked, maps, strict=True)):
             if known is not None:
                 results[k] |= {e: our for e in ids if (our := known.get(e))}
+            if k:
+                cache = caches[k]
+                cache.update(results[k])
+                results[k] |= {e: our for e in ids if (our := cache.get(e))}
         existing, *found = results
         if start == 0 and self.presume_new and not existing and not self.location_was_empty:
             self.presumed_new = True

@@ -619,3 +619,37 @@ async def test_a_failed_undo_keeps_the_first_error_and_does_not_write_again(
         await push(sessions, practice, "patients", [patient("n1"), patient("n2"), patient("k1")])
     assert asked == [["n1", "n2"], []]  # one pass only
     assert set(await patients_by_external_id(sessions)) == {"k1"}
+
+
+async def test_a_referenced_row_found_once_is_not_asked_for_again(
+    sessions, practice, small_chunks, monkeypatch
+):
+    # Every chunk of a first load names the same provider: the first chunk's look-up
+    # finds it, the later chunks take its id from there. A provider that was missing is
+    # asked for again (it may have been synced since), and is still reported per row.
+    await push(
+        sessions, practice, "providers", [{"external_id": "DR1", "kind": "dentist", "name": "Dr A"}]
+    )
+    asked: list[list[tuple[str, list[str]]]] = []
+    lookup = ingest_pipeline.ingest_sql.lookup_ids
+
+    async def spy(session: Any, tenant_id: str, location_id: str, wanted: Any) -> Any:
+        asked.append([(table, list(ids)) for table, ids in wanted[1:] if ids])
+        return await lookup(session, tenant_id, location_id, wanted)
+
+    monkeypatch.setattr(ingest_pipeline.ingest_sql, "lookup_ids", spy)
+    rows = [patient(f"p{i}", primary_provider_external_id="DR1") for i in range(7)]
+    result = await push(sessions, practice, "patients", rows)
+    assert result.created == 7
+    assert asked == [[("providers", ["DR1", "DR1", "DR1"])], [], []]
+    here = await patients_by_external_id(sessions)
+    assert len({here[f"p{i}"].primary_provider_id for i in range(7)}) == 1
+    assert here["p6"].primary_provider_id is not None
+
+    asked.clear()
+    rows = [patient(f"q{i}", primary_provider_external_id="DR2") for i in range(4)]
+    found = await problems(sessions, practice, "patients", rows)
+    assert asked == [[("providers", ["DR2"] * 3)], [("providers", ["DR2"])]]
+    assert [field for field, _ in found] == [
+        f"rows[{i}].primary_provider_external_id" for i in range(4)
+    ]
