@@ -212,22 +212,15 @@ class RowsPipeline:
     async def run(self, rows: Sequence[Mapping[str, Any]]) -> RowsOutcome:
         """Validate `rows` and, while the batch is clean, write them. The caller then
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
-        self._row_ids = new_ids(self.spec.id_kind, len(rows))
-        if self.checking and rows:
-            self._first_loads = first_loads = written_by_transaction(self.session)
-            key = (self.spec.table_name, self.location_id)
-            if key not in first_loads and not await ingest_sql.location_has_rows(
-                self.session, self.spec, self.tenant_id, self.location_id
-            ):
-                first_loads[key] = {}
-            self._written = first_loads.get(key)
-            self.location_was_empty = self._written is not None
         # Validated chunks go to the writer, which works a chunk behind (`_write_all`).
         queue: asyncio.Queue[tuple[list[BaseModel], int] | None] = asyncio.Queue()
-        writer = asyncio.create_task(self._write_all(queue))
+        writer = asyncio.create_task(self._write_all(queue, bool(rows)))
         try:
             for start, end in chunk_bounds(len(rows), self.first_chunk_rows, self.chunk_rows):
                 chunk = await self._validate(rows[start:end], start)
+                # The ids the chunk's rows get if new (a row of a later chunk has none
+                # yet: `_self_reference`).
+                self._row_ids += new_ids(self.spec.id_kind, end - start)
                 if writer.done():
                     break  # it failed: its error is raised below
                 if self.checking and chunk:
@@ -302,13 +295,20 @@ class RowsPipeline:
                 seen[external_id] = i
         return valid
 
-    async def _write_all(self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None]) -> None:
+    async def _write_all(
+        self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None], rows: bool
+    ) -> None:
         """Look up, resolve and write the chunks `queue` brings (None: no more), keeping
         PostgreSQL busy: chunk n+1's look-up is sent before chunk n's insert when n+1 is
         already validated, so that Python resolves n+1's references and builds its records
         while the database inserts n. (n+1's look-up cannot be changed by n's insert: their
         external ids differ, and a guarantor in an earlier chunk is not looked up.)"""
         try:
+            if rows:
+                # While the first chunk is validated (the database has nothing else to do).
+                await self._find_first_load()
+                if self.writing:
+                    await self._begin()
             await self._write_chunks(queue)
         finally:
             # Cancelled (the batch failed elsewhere): the connection is only free for the
@@ -321,9 +321,6 @@ class RowsPipeline:
     async def _write_chunks(self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None]) -> None:
         prepared: list[tuple[Any, ...]] | None = None  # records of a chunk not yet sent
         ended = False
-        if self.writing and self._row_ids:
-            # While the first chunk is validated (the database has nothing else to do).
-            await self._begin()
         while not ended or prepared is not None:
             item: tuple[list[BaseModel], int] | None = None
             if not ended and (prepared is None or not queue.empty()):
@@ -365,6 +362,17 @@ class RowsPipeline:
                 new, ids, external_ids, chunk.rows, references, strict=False
             )
         ]
+
+    async def _find_first_load(self) -> None:
+        if self.checking:
+            self._first_loads = first_loads = written_by_transaction(self.session)
+            key = (self.spec.table_name, self.location_id)
+            if key not in first_loads and not await ingest_sql.location_has_rows(
+                self.session, self.spec, self.tenant_id, self.location_id
+            ):
+                first_loads[key] = {}
+            self._written = first_loads.get(key)
+            self.location_was_empty = self._written is not None
 
     async def _begin(self) -> None:
         if not self._savepoint:
