@@ -1,7 +1,10 @@
 """The rows of one sync batch, validated and written as a pipeline: while PostgreSQL
 inserts chunk n, Python validates the chunks after it and builds chunk n+1's records
-(`_write_all`), so the two halves of the work (20-30 µs of Python a row, about as much of
-database) overlap on a two-core machine instead of adding up.
+(`_write_all`), so the two halves of the work (12-14 µs of Python a row for a patient, 10-12
+of database, bench/RESULTS.md 2026-12-07) overlap on a two-core machine instead of adding
+up. The database is the slower half: whatever it need not wait for (the savepoint and
+staging table, the location check, the row ids) is done while the first chunk is
+validated.
 
 Everything is written inside a savepoint, so a bad row found in a late chunk (or a
 statement that fails) undoes the chunks already written: the batch stays all or nothing
@@ -11,8 +14,9 @@ validate-everything-first pass would give them (see `RowsOutcome.problems`).
 References are resolved per chunk with one look-up for all referenced tables (probes of
 their unique keys, ingest_sql.py), except where the answer is known here: a row of this
 batch validated so far (a self-reference such as a guarantor gets the id assigned to that
-row; one further on is set afterwards, `later`), or a location whose rows this
-transaction wrote all of (`written_by_transaction`: a first load).
+row; one further on is set afterwards, `later`), a row an earlier chunk's look-up found
+(`_references_found`: rows keep their ids), or a location whose rows this transaction
+wrote all of (`written_by_transaction`: a first load).
 
 A batch whose first chunk holds no row the mirror knows is taken for the next part of a
 first load sent over several requests (a bridge's initial sync): its later chunks' own
