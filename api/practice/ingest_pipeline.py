@@ -380,8 +380,13 @@ class RowsPipeline:
 
     async def _begin(self) -> None:
         if not self._savepoint:
-            await ingest_sql.savepoint_and_stage(self.session, self.spec)
-            self._savepoint = self._staged = True
+            try:
+                await ingest_sql.savepoint_and_stage(self.session, self.spec)
+            finally:
+                # Sent (asyncpg sends before it first waits), so the savepoint may be set
+                # even when this failed (the CREATE after it refused) or was cancelled
+                # (the answer not read): `undo` must try to go back to it.
+                self._savepoint = self._staged = True
 
     async def _stage(self, records: list[tuple[Any, ...]]) -> None:
         await self._begin()

@@ -653,3 +653,25 @@ async def test_a_referenced_row_found_once_is_not_asked_for_again(
     assert [field for field, _ in found] == [
         f"rows[{i}].primary_provider_external_id" for i in range(4)
     ]
+
+
+async def test_a_staging_table_that_cannot_be_made_leaves_the_transaction_usable(
+    sessions, practice
+):
+    # The savepoint and the staging table go in one round trip: when the table cannot be
+    # made (here a leftover of the same name), the batch fails and is undone back to the
+    # savepoint, so whoever owns the transaction can carry on.
+    async def batch(session: Any, rows: list[dict[str, Any]]) -> Any:
+        return await ingest.sync_batch(
+            session, tenant_id=practice.tenant.id, location_id=practice.locations[0].id,
+            entity="patients", rows=rows, now=utcnow(),
+        )  # fmt: skip
+
+    async with unit_of_work(sessions, practice.tenant.id) as session:
+        leftover = "CREATE TEMPORARY TABLE sync_stage_patients (x int) ON COMMIT DROP"
+        await session.execute(text(leftover))
+        with pytest.raises(asyncpg.DuplicateTableError):
+            await batch(session, [patient("a1")])
+        await session.execute(text("DROP TABLE pg_temp.sync_stage_patients"))
+        assert (await batch(session, [patient("a2")])).created == 1
+    assert set(await patients_by_external_id(sessions)) == {"a2"}
