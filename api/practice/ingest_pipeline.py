@@ -191,8 +191,7 @@ class RowsPipeline:
         self._row_ids: list[str] = []
         # Per reference, our ids of the rows its look-ups found so far (`_look_up`).
         self._references_found: list[dict[str, str]] = [{} for _ in spec.references]
-        self._savepoint = False  # the batch's savepoint is set
-        self._staged = False  # the staging table exists
+        self._savepoint = False  # the batch's savepoint (and its staging table) is set
         self._inserts: list[asyncio.Task[None]] = []
         # (reference position, reference, row index, row's external id, referenced id)
         self._later: list[tuple[int, Reference, int, str, str]] = []
@@ -218,7 +217,7 @@ class RowsPipeline:
         either `keep`s what was written or, when the outcome has problems, `undo`es it."""
         # Validated chunks go to the writer, which works a chunk behind (`_write_all`).
         queue: asyncio.Queue[tuple[list[BaseModel], int] | None] = asyncio.Queue()
-        writer = asyncio.create_task(self._write_all(queue, bool(rows)))
+        writer = asyncio.create_task(self._write_all(queue, has_rows=bool(rows)))
         try:
             for start, end in chunk_bounds(len(rows), self.first_chunk_rows, self.chunk_rows):
                 chunk = await self._validate(rows[start:end], start)
@@ -255,10 +254,8 @@ class RowsPipeline:
                 )
             else:
                 self._written.update(dict.fromkeys(self.outcome.external_ids))
-        if self._staged:
-            await ingest_sql.drop_stage(self.session, self.spec)
         if self._savepoint:
-            await ingest_sql.release_savepoint(self.session)
+            await ingest_sql.drop_stage_and_release(self.session, self.spec)
 
     @property
     def may_retry(self) -> bool:
@@ -269,7 +266,7 @@ class RowsPipeline:
     async def undo(self) -> None:
         if self._savepoint:
             await ingest_sql.rollback_to_savepoint(self.session)
-            self._savepoint = self._staged = False
+            self._savepoint = False
 
     async def _validate(self, rows: Sequence[Any], start: int) -> list[BaseModel]:
         valid: list[BaseModel] = []
@@ -300,7 +297,7 @@ class RowsPipeline:
         return valid
 
     async def _write_all(
-        self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None], rows: bool
+        self, queue: asyncio.Queue[tuple[list[BaseModel], int] | None], *, has_rows: bool
     ) -> None:
         """Look up, resolve and write the chunks `queue` brings (None: no more), keeping
         PostgreSQL busy: chunk n+1's look-up is sent before chunk n's insert when n+1 is
@@ -308,7 +305,7 @@ class RowsPipeline:
         while the database inserts n. (n+1's look-up cannot be changed by n's insert: their
         external ids differ, and a guarantor in an earlier chunk is not looked up.)"""
         try:
-            if rows:
+            if has_rows:
                 # While the first chunk is validated (the database has nothing else to do).
                 await self._find_first_load()
                 if self.writing:
@@ -386,7 +383,7 @@ class RowsPipeline:
                 # Sent (asyncpg sends before it first waits), so the savepoint may be set
                 # even when this failed (the CREATE after it refused) or was cancelled
                 # (the answer not read): `undo` must try to go back to it.
-                self._savepoint = self._staged = True
+                self._savepoint = True
 
     async def _stage(self, records: list[tuple[Any, ...]]) -> None:
         await self._begin()
@@ -435,10 +432,10 @@ class RowsPipeline:
         # A referenced row an earlier chunk's look-up found keeps its id (rows are never
         # given another), so it is not asked for again: a first load's chunks name the
         # same few providers and operatories over and over.
-        caches = [{}, *self._references_found]
+        caches = self._references_found
         wanted[1:] = [
             (table, [e for e in ids if e not in cache])
-            for (table, ids), cache in zip(wanted[1:], caches[1:], strict=True)
+            for (table, ids), cache in zip(wanted[1:], caches, strict=True)
         ]
         results = await ingest_sql.lookup_ids(
             self.session, self.tenant_id, self.location_id, wanted
@@ -446,10 +443,9 @@ class RowsPipeline:
         for k, (ids, known) in enumerate(zip(asked, maps, strict=True)):
             if known is not None:
                 results[k] |= {e: our for e in ids if (our := known.get(e))}
-            if k:
-                cache = caches[k]
-                cache.update(results[k])
-                results[k] |= {e: our for e in ids if (our := cache.get(e))}
+        for ids, result, cache in zip(asked[1:], results[1:], caches, strict=True):
+            cache.update(result)
+            result |= {e: our for e in ids if (our := cache.get(e))}
         existing, *found = results
         if start == 0 and self.presume_new and not existing and not self.location_was_empty:
             self.presumed_new = True

@@ -61,10 +61,6 @@ async def driver_connection(session: AsyncSession) -> Any:
 _SAVEPOINT = "sync_batch"
 
 
-async def release_savepoint(session: AsyncSession) -> None:
-    await (await driver_connection(session)).execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-
-
 async def rollback_to_savepoint(session: AsyncSession) -> None:
     connection = await driver_connection(session)
     await connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
@@ -102,8 +98,11 @@ async def savepoint_and_stage(session: AsyncSession, spec: EntitySpec) -> None:
     )
 
 
-async def drop_stage(session: AsyncSession, spec: EntitySpec) -> None:
-    await (await driver_connection(session)).execute(f"DROP TABLE pg_temp.{stage_table(spec)}")
+async def drop_stage_and_release(session: AsyncSession, spec: EntitySpec) -> None:
+    """The batch kept: its staging table dropped and its savepoint released, one round trip."""
+    await (await driver_connection(session)).execute(
+        f"DROP TABLE pg_temp.{stage_table(spec)}; RELEASE SAVEPOINT {_SAVEPOINT}"
+    )
 
 
 @cache
