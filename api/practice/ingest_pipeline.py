@@ -333,7 +333,8 @@ class RowsPipeline:
             inserting: asyncio.Task[None] | None = None
             if prepared is not None and self.writing:
                 await self._stage(prepared)
-                inserting = asyncio.create_task(self._insert())
+                chunk = prepared[0][0]  # a record starts with its chunk (stage_columns)
+                inserting = asyncio.create_task(self._insert(chunk))
                 self._inserts.append(inserting)
                 await asyncio.sleep(0)  # sends the statement
             prepared = None
@@ -358,7 +359,7 @@ class RowsPipeline:
         # (The lists are all the chunk's length; `repeat` stands in when nothing refers.)
         references = zip(*refs, strict=True) if refs else repeat(())
         return [
-            (is_new, our_id, external_id, *columns(row), *resolved)
+            (start, is_new, our_id, external_id, *columns(row), *resolved)
             for is_new, our_id, external_id, row, resolved in zip(
                 new, ids, external_ids, chunk.rows, references, strict=False
             )
@@ -389,10 +390,10 @@ class RowsPipeline:
         await self._begin()
         await ingest_sql.stage_records(self.session, self.spec, records)
 
-    async def _insert(self) -> None:
+    async def _insert(self, chunk: int) -> None:
         created, updated = await ingest_sql.write_staged(
             self.session, self.spec, tenant_id=self.tenant_id, location_id=self.location_id,
-            now=self.now,
+            now=self.now, chunk=chunk,
         )  # fmt: skip
         self.outcome.created += created
         self.outcome.updated += updated

@@ -72,14 +72,20 @@ def stage_table(spec: EntitySpec) -> str:
 
 
 def stage_columns(spec: EntitySpec) -> list[str]:
-    """The staging table's columns, in the order of a chunk's records: `is_new` says
-    whether the row is new to the mirror (then `id` is the one given to it) or not (then
-    `id` is the one it has)."""
-    return ["is_new", "id", "external_id", *spec.columns, *(r.column for r in spec.references)]
+    """The staging table's columns, in the order of a chunk's records: `chunk` names the
+    chunk (the batch index of its first row), `is_new` says whether the row is new to the
+    mirror (then `id` is the one given to it) or not (then `id` is the one it has)."""
+    return [
+        "chunk", "is_new", "id", "external_id", *spec.columns,
+        *(r.column for r in spec.references),
+    ]  # fmt: skip
+
+
+_STAGE_TYPES = {"chunk": "integer", "is_new": "boolean"}
 
 
 def _stage_type(spec: EntitySpec, column: str) -> str:
-    return "boolean" if column == "is_new" else spec.pg_type(column)
+    return _STAGE_TYPES.get(column) or spec.pg_type(column)
 
 
 @cache
@@ -107,8 +113,8 @@ async def drop_stage_and_release(session: AsyncSession, spec: EntitySpec) -> Non
 
 @cache
 def staged_write_statement(spec: EntitySpec) -> str:
-    """$1 tenant, $2 location, $3 now: the staged chunk into the table, one statement;
-    -> (created, updated)."""
+    """$1 tenant, $2 location, $3 now, $4 chunk: the staged chunk into the table, one
+    statement; -> (created, updated)."""
     data = [*spec.columns, *(r.column for r in spec.references)]
     table = spec.table_name
     insert = (
@@ -116,11 +122,11 @@ def staged_write_statement(spec: EntitySpec) -> str:
         f"{', '.join(data)}, updated_at, deleted_at) "
         f"SELECT $1::varchar, $2::varchar, s.id, s.external_id, "
         f"{', '.join(f's.{c}' for c in data)}, $3::timestamptz, NULL "
-        f"FROM pg_temp.{stage_table(spec)} s "
+        f"FROM pg_temp.{stage_table(spec)} s WHERE s.chunk = $4::integer "
     )
     return (
-        f"WITH created AS ({insert} WHERE s.is_new RETURNING 1), "
-        f"updated AS ({insert} WHERE NOT s.is_new "
+        f"WITH created AS ({insert} AND s.is_new RETURNING 1), "
+        f"updated AS ({insert} AND NOT s.is_new "
         f"ON CONFLICT (tenant_id, location_id, external_id) DO UPDATE SET "
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in data)
         + ", updated_at = EXCLUDED.updated_at, deleted_at = NULL "
@@ -137,7 +143,7 @@ async def stage_records(
     session: AsyncSession, spec: EntitySpec, records: Sequence[tuple[Any, ...]]
 ) -> None:
     """COPY (binary) one chunk's records (`stage_columns` order, references resolved to
-    our ids) into the (empty) staging table."""
+    our ids) into the staging table, beside the chunks before it."""
     connection = await driver_connection(session)
     await connection.copy_records_to_table(
         stage_table(spec), records=records, columns=stage_columns(spec), schema_name="pg_temp"
@@ -151,20 +157,20 @@ async def write_staged(
     tenant_id: str,
     location_id: str,
     now: datetime,
+    chunk: int,
 ) -> tuple[int, int]:
-    """Write the staged chunk into the table and empty the staging table:
-    (created, updated)."""
+    """Write the staged chunk `chunk` into the table: (created, updated). Its rows stay in
+    the staging table, which goes with the batch: a scan past the earlier chunks' rows
+    (~1 ms a batch) costs less than a TRUNCATE's round trip after each chunk (~7 ms)."""
     connection = await driver_connection(session)
     try:
         counts = await connection.fetchrow(
-            staged_write_statement(spec), tenant_id, location_id, now
+            staged_write_statement(spec), tenant_id, location_id, now, chunk
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == spec.external_key:
             raise ExternalIdTaken(exc.detail) from exc
         raise
-    # Created in this transaction, so truncated in place (no new file, no WAL).
-    await connection.execute(f"TRUNCATE pg_temp.{stage_table(spec)}")
     return counts["created"], counts["updated"]
 
 
